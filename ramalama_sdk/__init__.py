@@ -1,0 +1,45 @@
+"""Run a local LLM from Python the way you open a file.
+
+>>> from ramalama_sdk import RamalamaModel
+>>> with RamalamaModel(model="tinyllama") as model:  # doctest: +SKIP
+...     print(model.chat("Hello")["content"])
+
+The package drives the ``ramalama`` command-line tool: ``ramalama pull`` to
+fetch a model, ``ramalama serve`` to run it, and the OpenAI chat schema over
+HTTP to talk to it. See the README for every option.
+"""
+
+from .async_model import AsyncRamalamaModel
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    DownloadError,
+    ModelNotFoundError,
+    RamalamaError,
+    RamalamaNotInstalledError,
+    ServerNotRunningError,
+    ServerStartError,
+    ServerTimeoutError,
+)
+from .sync_model import RamalamaModel
+from .types import ChatMessage
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AsyncRamalamaModel",
+    "ChatMessage",
+    "DownloadError",
+    "ModelNotFoundError",
+    "RamalamaError",
+    "RamalamaModel",
+    "RamalamaNotInstalledError",
+    "ServerNotRunningError",
+    "ServerStartError",
+    "ServerTimeoutError",
+    "__version__",
+]

@@ -1,0 +1,131 @@
+"""Options -> argv for ``ramalama pull|serve|stop|list|rm``.
+
+Pure functions: no I/O, no environment look-ups. Every command line is a list
+of separate argv items (never a shell string), and the model name always
+follows ``--`` so that a name such as ``--help`` stays a name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .options import DEFAULT_TEMP, ModelOptions
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How ramalama is to run: in a container engine or on the host.
+
+    ``engine`` names the container engine (``podman``/``docker``) to pass as
+    ``--engine``; None lets ramalama choose.
+    """
+
+    container: bool
+    engine: str | None = None
+
+
+def global_flags(mode: Mode) -> list[str]:
+    """The flags that go before the subcommand.
+
+    >>> global_flags(Mode(container=False))
+    ['--nocontainer']
+    >>> global_flags(Mode(container=True, engine="podman"))
+    ['--engine', 'podman']
+    """
+    if not mode.container:
+        return ["--nocontainer"]
+    return ["--engine", mode.engine] if mode.engine else []
+
+
+def pull_argv(ramalama: str, model: str, mode: Mode) -> list[str]:
+    """``ramalama pull MODEL``.
+
+    >>> pull_argv("ramalama", "tinyllama", Mode(container=False))
+    ['ramalama', '--nocontainer', 'pull', '--', 'tinyllama']
+    """
+    return [ramalama, *global_flags(mode), "pull", "--", model]
+
+
+def serve_argv(
+    ramalama: str,
+    options: ModelOptions,
+    mode: Mode,
+    *,
+    port: int,
+    cpu_count: int,
+    name: str | None = None,
+) -> list[str]:
+    """``ramalama serve`` with the options that differ from ramalama's defaults.
+
+    ``name`` is the container name (container mode only: ramalama rejects it
+    with ``--nocontainer``). ``threads=-1`` becomes ``cpu_count`` on the host,
+    where ramalama would otherwise use 4 threads whatever the machine has; in
+    a container ramalama's own choice stands.
+
+    >>> serve_argv("ramalama", ModelOptions(model="m", temp=0), Mode(False),
+    ...            port=8081, cpu_count=2)  # doctest: +NORMALIZE_WHITESPACE
+    ['ramalama', '--nocontainer', 'serve', '--port', '8081', '--host', '127.0.0.1',
+     '--webui', 'off', '--temp', '0', '--threads', '2', '--', 'm']
+    """
+    argv = [ramalama, *global_flags(mode), "serve"]
+    # The host is always given: older ramalama releases bound 0.0.0.0.
+    argv += ["--port", str(port), "--host", options.host, "--webui", "off"]
+    if mode.container:
+        if name is not None:
+            argv += ["--name", name]
+        if options.base_image is not None:
+            argv += ["--image", options.base_image]
+    if options.temp != DEFAULT_TEMP:
+        argv += ["--temp", _number(options.temp)]
+    if options.ngl != -1:
+        argv += ["--ngl", str(options.ngl)]
+    if options.max_tokens != 0:
+        argv += ["--max-tokens", str(options.max_tokens)]
+    if options.ctx_size != 0:
+        argv += ["--ctx-size", str(options.ctx_size)]
+    if options.threads != -1:
+        argv += ["--threads", str(options.threads)]
+    elif not mode.container:
+        argv += ["--threads", str(cpu_count)]
+    argv += ["--", options.model]
+    return argv
+
+
+def stop_argv(ramalama: str, name: str, mode: Mode) -> list[str]:
+    """``ramalama stop NAME``: container mode only.
+
+    >>> stop_argv("ramalama", "sdk-1", Mode(True, "docker"))
+    ['ramalama', '--engine', 'docker', 'stop', '--', 'sdk-1']
+    """
+    return [ramalama, *global_flags(mode), "stop", "--", name]
+
+
+def list_argv(ramalama: str, mode: Mode) -> list[str]:
+    """``ramalama list --json``.
+
+    >>> list_argv("ramalama", Mode(False))
+    ['ramalama', '--nocontainer', 'list', '--json']
+    """
+    return [ramalama, *global_flags(mode), "list", "--json"]
+
+
+def rm_argv(
+    ramalama: str, models: Sequence[str], mode: Mode, *, ignore: bool = False
+) -> list[str]:
+    """``ramalama rm MODEL...``.
+
+    >>> rm_argv("ramalama", ["a", "b"], Mode(False), ignore=True)
+    ['ramalama', '--nocontainer', 'rm', '--ignore', '--', 'a', 'b']
+    """
+    flags = ["--ignore"] if ignore else []
+    return [ramalama, *global_flags(mode), "rm", *flags, "--", *models]
+
+
+def _number(value: float) -> str:
+    """A number as ramalama's argparse reads it, without float noise.
+
+    >>> _number(0), _number(0.7), _number(1.0)
+    ('0', '0.7', '1')
+    """
+    return f"{value:g}" if float(value).is_integer() else repr(float(value))

@@ -1,0 +1,127 @@
+"""The exceptions raised by ramalama_sdk.
+
+Every error derives from :class:`RamalamaError`, and most also derive from the
+matching built-in, so both ``except RamalamaError`` and, say,
+``except TimeoutError`` catch a readiness timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def _with_log(message: str, log_tail: Sequence[str]) -> str:
+    if not log_tail:
+        return message
+    return message + "\n--- last lines of the server log ---\n" + "\n".join(log_tail)
+
+
+class RamalamaError(Exception):
+    """Base class of every error raised by ramalama_sdk."""
+
+
+class RamalamaNotInstalledError(RamalamaError, FileNotFoundError):
+    """The ``ramalama`` executable cannot be found."""
+
+    def __init__(self, searched: str) -> None:
+        super().__init__(
+            "the 'ramalama' command was not found (searched: "
+            f"{searched}); install it with 'pip install ramalama'"
+        )
+
+
+class DownloadError(RamalamaError):
+    """``ramalama pull`` failed for a model (network, registry, store)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        output: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.command = list(command)
+        self.exit_code = exit_code
+        self.output = output
+
+
+class ModelNotFoundError(DownloadError, LookupError):
+    """The model name or file does not exist."""
+
+
+class ServerNotRunningError(RamalamaError, RuntimeError):
+    """An operation needs a serving model, and none is serving."""
+
+
+class ServerStartError(RamalamaError, RuntimeError):
+    """The server process exited while it was starting.
+
+    ``exit_code`` is the exit status of ``ramalama serve``; ``log_tail`` holds
+    the last lines it wrote, which usually say why (and are in the message).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        model: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        code = "" if exit_code is None else f" (exit code {exit_code})"
+        super().__init__(
+            _with_log(f"serving {model!r} failed{code}: {reason}", log_tail)
+        )
+        self.reason = reason
+        self.model = model
+        self.command = list(command)
+        self.exit_code = exit_code
+        self.log_tail = list(log_tail)
+
+
+class ServerTimeoutError(RamalamaError, TimeoutError):
+    """The server did not become ready within the ``timeout``."""
+
+    def __init__(
+        self, model: str, timeout: float, log_tail: Sequence[str] = ()
+    ) -> None:
+        super().__init__(
+            _with_log(
+                f"{model!r} was not ready after {timeout:g} s; the server was "
+                "stopped (a larger 'timeout' gives it more time)",
+                log_tail,
+            )
+        )
+        self.model = model
+        self.timeout = timeout
+        self.log_tail = list(log_tail)
+
+
+class APIError(RamalamaError):
+    """The server answered a request with an error.
+
+    ``status`` is the HTTP status (None when no answer came), ``message`` the
+    server's own explanation.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, body: object = None
+    ) -> None:
+        prefix = f"HTTP {status}: " if status is not None else ""
+        super().__init__(prefix + message)
+        self.message = message
+        self.status = status
+        self.body = body
+
+
+class APIConnectionError(APIError, ConnectionError):
+    """The request could not reach the server, or the connection broke."""
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """The server did not answer a request within its timeout."""

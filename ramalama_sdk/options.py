@@ -1,0 +1,94 @@
+"""A model's options, checked once when the model object is made.
+
+Zero is a value: ``temp=0`` means greedy decoding and is passed on as such;
+only an option left at its default is omitted from the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+DEFAULT_TEMP = 0.8
+DEFAULT_HOST = "127.0.0.1"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(
+        value  # type: ignore[arg-type]
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+    """Everything that shapes how one model is pulled and served.
+
+    >>> ModelOptions(model="tinyllama", temp=0).temp
+    0
+    >>> ModelOptions(model="tinyllama", threads=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: threads must be -1 (all cores) or a positive integer, not 0
+    """
+
+    model: str
+    base_image: str | None = None
+    temp: float = DEFAULT_TEMP
+    ngl: int = -1
+    max_tokens: int = 0
+    threads: int = -1
+    ctx_size: int = 0
+    timeout: float = 30.0
+    container: bool | None = None
+    port: int | None = None
+    host: str = DEFAULT_HOST
+    request_timeout: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str):
+            raise TypeError(f"model must be a str, not {type(self.model).__name__}")
+        if not self.model.strip():
+            raise ValueError("model must not be empty")
+        if "\0" in self.model:
+            raise ValueError("model must not contain a NUL character")
+        if self.base_image is not None and (
+            not isinstance(self.base_image, str) or not self.base_image
+        ):
+            raise TypeError("base_image must be a non-empty str or None")
+        if not _is_number(self.temp):
+            raise TypeError(f"temp must be a number, not {self.temp!r}")
+        if self.temp < 0:
+            raise ValueError(f"temp must be >= 0, not {self.temp}")
+        self._check_int("ngl", minimum=-1)
+        self._check_int("max_tokens", minimum=0)
+        self._check_int("ctx_size", minimum=0)
+        self._check_int("threads", minimum=-1)
+        if self.threads == 0:
+            raise ValueError(
+                "threads must be -1 (all cores) or a positive integer, not 0"
+            )
+        for name in ("timeout", "request_timeout"):
+            value = getattr(self, name)
+            if not _is_number(value):
+                raise TypeError(f"{name} must be a number of seconds, not {value!r}")
+            if value <= 0:
+                raise ValueError(f"{name} must be > 0 seconds, not {value}")
+        if self.container is not None and not isinstance(self.container, bool):
+            raise TypeError("container must be True, False or None")
+        if self.port is not None:
+            self._check_int("port", minimum=1)
+            if self.port > 65535:
+                raise ValueError(f"port must be at most 65535, not {self.port}")
+        if not isinstance(self.host, str) or not self.host:
+            raise TypeError("host must be a non-empty str")
+
+    def _check_int(self, name: str, *, minimum: int) -> None:
+        value = getattr(self, name)
+        if not _is_int(value):
+            raise TypeError(f"{name} must be an int, not {value!r}")
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, not {value}")

@@ -1,0 +1,235 @@
+"""One supervised ramalama child: spawn, log capture, stop, never orphaned.
+
+A child is started in a session (process group) of its own, so that stopping
+it reaches llama-server too, with its output in a log file rather than the
+user's console. On Linux it also gets a parent-death signal: if the Python
+process dies, even by SIGKILL, the kernel sends ramalama SIGINT, on which
+ramalama kills llama-server and exits.
+
+The kernel sends that signal when the *thread* that forked the child ends,
+not the process, so every child is forked by one long-lived daemon thread
+rather than by whichever thread happened to call ``serve()``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from typing import IO, TypeVar
+
+import psutil
+
+T = TypeVar("T")
+
+_PR_SET_PDEATHSIG = 1
+_LOG_TAIL_BYTES = 64 * 1024
+
+
+def _load_prctl() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+        signal_fn = libc.signal
+    except (OSError, AttributeError):
+        return None
+    prctl.restype = ctypes.c_int
+    signal_fn.restype = ctypes.c_void_p
+    signal_fn.argtypes = [ctypes.c_int, ctypes.c_void_p]
+
+    def die_with_parent(parent: int, sig: int) -> int:
+        # The child inherits an ignored SIGINT (a script started with '&'
+        # or nohup); Python then never turns SIGINT into KeyboardInterrupt
+        # and ramalama would not kill llama-server. Restore the default.
+        signal_fn(signal.SIGINT, 0)
+        result = int(prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0))
+        if os.getppid() != parent:  # the parent died before prctl took hold
+            os._exit(1)
+        return result
+
+    return die_with_parent
+
+
+_die_with_parent = _load_prctl()
+
+
+class _Spawner:
+    """A daemon thread that forks every child and outlives the callers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[
+            tuple[Callable[[], object], concurrent.futures.Future[object]]
+        ] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            # After a fork the thread is gone in the child process.
+            if self._thread is None or self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._queue,),
+                    name="ramalama-sdk-spawner", daemon=True,
+                )
+                self._pid = os.getpid()
+                self._thread.start()
+            self._queue.put((fn, future))  # type: ignore[arg-type]
+        return future
+
+    @staticmethod
+    def _run(
+        jobs: queue.SimpleQueue[
+            tuple[Callable[[], object], concurrent.futures.Future[object]]
+        ],
+    ) -> None:
+        while True:
+            fn, future = jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, not lost
+                future.set_exception(exc)
+
+
+_spawner = _Spawner()
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    stdout: int | IO[bytes] | None,
+    stderr: int | IO[bytes] | None,
+) -> concurrent.futures.Future[subprocess.Popen[bytes]]:
+    """Start ``argv`` in its own session, tied to this process's life."""
+    parent = os.getpid()
+    preexec = None
+    if _die_with_parent is not None:
+        die = _die_with_parent
+
+        def preexec() -> None:
+            die(parent, signal.SIGINT)
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            start_new_session=True,
+            preexec_fn=preexec,
+            close_fds=True,
+        )
+
+    return _spawner.submit(start)
+
+
+def free_port(host: str) -> int:
+    """A TCP port that is free on ``host`` now (the server may still lose a race)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def read_tail(path: str, lines: int) -> list[str]:
+    """The last ``lines`` lines of a text file (missing file: none)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - _LOG_TAIL_BYTES))
+            data = handle.read()
+    except OSError:
+        return []
+    text = data.decode("utf-8", errors="replace")
+    return text.splitlines()[-lines:] if lines > 0 else []
+
+
+def stop_group(popen: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+    """Stop a child and every process of its group; return when all are gone.
+
+    SIGTERM goes to the whole group (ramalama alone would leave llama-server
+    serving), then SIGKILL to whatever is left after ``grace`` seconds.
+    """
+    pgid = popen.pid  # start_new_session made the child its group leader
+    members = _group_members(popen.pid)
+    _signal_group(pgid, signal.SIGTERM)
+    try:
+        popen.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    _, alive = psutil.wait_procs(members, timeout=grace)
+    if alive or popen.poll() is None:
+        _signal_group(pgid, signal.SIGKILL)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        popen.wait()
+        psutil.wait_procs(alive, timeout=grace)
+
+
+def _group_members(pid: int) -> list[psutil.Process]:
+    # Children that left the group (none do today) would escape killpg, so
+    # they are collected by parentage, not by group.
+    try:
+        root = psutil.Process(pid)
+        return [p for p in root.children(recursive=True) if p.pid != pid]
+    except psutil.Error:
+        return []
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class LogFile:
+    """A private temp file that receives a child's stdout and stderr."""
+
+    def __init__(self, prefix: str) -> None:
+        fd, self.path = tempfile.mkstemp(prefix=prefix, suffix=".log")
+        self._handle: IO[bytes] | None = os.fdopen(fd, "wb")
+        self._saved: list[str] = []
+
+    @property
+    def handle(self) -> IO[bytes]:
+        if self._handle is None:
+            raise ValueError("log file is closed")
+        return self._handle
+
+    def tail(self, lines: int = 20) -> list[str]:
+        if self._handle is None:
+            return self._saved[-lines:] if lines > 0 else []
+        return read_tail(self.path, lines)
+
+    def close(self, keep: int = 200) -> None:
+        """Keep the last ``keep`` lines in memory and delete the file."""
+        if self._handle is None:
+            return
+        self._saved = read_tail(self.path, keep)
+        self._handle.close()
+        self._handle = None
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass

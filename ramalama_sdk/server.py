@@ -1,0 +1,200 @@
+"""A served model: the server handle, and the steps that bring one up.
+
+Starting a server is a small state machine written once, as a generator that
+says what I/O it needs next (spawn this, probe health, sleep, stop) and is
+sent the result. The sync model drives it with blocking calls, the async
+model with awaits, so the logic (port choice, bind-race retry, failure
+diagnosis, timeout) is not written twice.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+from . import commands, engine, failures
+from .commands import Mode
+from .errors import ServerTimeoutError
+from .options import ModelOptions
+from .process import LogFile, free_port, spawn, stop_group
+
+POLL_INTERVAL = 0.02  # between health probes; loading takes 0.2 s and up
+PORT_ATTEMPTS = 3  # a port chosen free can be taken before the server binds it
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def url_host(host: str) -> str:
+    """The host as it goes in a URL; a wildcard bind is reached on loopback.
+
+    >>> url_host("0.0.0.0"), url_host("::"), url_host("::1"), url_host("127.0.0.1")
+    ('127.0.0.1', '[::1]', '[::1]', '127.0.0.1')
+    """
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+class Server:
+    """One running ``ramalama serve`` child and how to reach and stop it."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        model: str,
+        port: int,
+        host: str,
+        mode: Mode,
+        ramalama: str,
+        name: str | None,
+    ) -> None:
+        self.argv = list(argv)
+        self.model = model
+        self.port = port
+        self.mode = mode
+        self.ramalama = ramalama
+        self.name = name
+        self.root_url = f"http://{url_host(host)}:{port}"
+        self.base_url = self.root_url + "/v1"
+        self.log = LogFile(prefix="ramalama-sdk-serve-")
+        self.popen: subprocess.Popen[bytes] | None = None
+        self._spawning: concurrent.futures.Future[subprocess.Popen[bytes]] | None = None
+        self._stopped = False
+
+    @property
+    def exit_code(self) -> int | None:
+        """None while the child runs (or has not started)."""
+        return None if self.popen is None else self.popen.poll()
+
+    @property
+    def alive(self) -> bool:
+        return self.popen is not None and not self._stopped and self.popen.poll() is None
+
+    def start(self, env: dict[str, str]) -> concurrent.futures.Future[subprocess.Popen[bytes]]:
+        """Spawn the child; ``popen`` is set as soon as it exists."""
+        future = spawn(self.argv, env=env, stdout=self.log.handle, stderr=self.log.handle)
+        self._spawning = future
+        return future
+
+    def stop(self) -> None:
+        """Stop every process of the server and wait for them; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self.popen is None and self._spawning is not None:
+                # Stopped while being spawned (a cancelled task): the child
+                # exists or is about to, and must not be left behind.
+                try:
+                    self.popen = self._spawning.result()
+                except Exception:
+                    self.popen = None
+            if self.popen is not None:
+                if self.mode.container and self.name is not None:
+                    self._stop_container()
+                stop_group(self.popen)
+        finally:
+            self.log.close()
+
+    def _stop_container(self) -> None:
+        argv = commands.stop_argv(self.ramalama, self.name or "", self.mode)
+        try:
+            subprocess.run(
+                argv,
+                env=engine.child_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # the process group is stopped next in any case
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """Start the server's child process and send back its Popen."""
+
+    server: Server
+
+
+@dataclass(frozen=True)
+class Probe:
+    """GET ``url``; send back True when it answered 200."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Stop this server (blocking work: the async driver runs it in a thread)."""
+
+    server: Server
+
+
+Step = Spawn | Probe | Sleep | Stop
+
+
+def start_steps(
+    options: ModelOptions, mode: Mode, ramalama: str
+) -> Generator[Step, object, Server]:
+    """The steps of one ``serve()``; returns the ready server or raises.
+
+    Every server spawned here is stopped again before an error leaves.
+    """
+    deadline = time.monotonic() + options.timeout
+    for attempt in range(PORT_ATTEMPTS):
+        port = options.port if options.port is not None else free_port(options.host)
+        name = f"ramalama-sdk-{uuid.uuid4().hex[:12]}" if mode.container else None
+        argv = commands.serve_argv(
+            ramalama, options, mode, port=port, cpu_count=cpu_count(), name=name
+        )
+        server = Server(
+            argv, model=options.model, port=port, host=options.host,
+            mode=mode, ramalama=ramalama, name=name,
+        )
+        try:
+            popen = yield Spawn(server)
+        except BaseException:
+            server.log.close()
+            raise
+        assert isinstance(popen, subprocess.Popen)
+        server.popen = popen
+        health = server.root_url + "/health"
+        while True:
+            code = server.exit_code
+            if code is not None:
+                yield Stop(server)
+                tail = server.log.tail(30)
+                retry = options.port is None and attempt + 1 < PORT_ATTEMPTS
+                if retry and failures.is_port_clash(tail):
+                    break
+                raise failures.start_error(options.model, argv, code, tail, port=port)
+            ready = yield Probe(health)
+            if ready and server.exit_code is None:
+                return server
+            if time.monotonic() >= deadline:
+                tail = server.log.tail(30)
+                yield Stop(server)
+                raise ServerTimeoutError(options.model, options.timeout, tail)
+            yield Sleep(POLL_INTERVAL)
+    raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
