@@ -1,8 +1,9 @@
 """Run a local LLM from Python the way you open a file.
 
->>> from ramalama_sdk import RamalamaModel
->>> with RamalamaModel(model="tinyllama") as model:  # doctest: +SKIP
-...     print(model.chat("Hello")["content"])
+    from ramalama_sdk import RamalamaModel
+
+    with RamalamaModel(model="tinyllama") as model:
+        print(model.chat("Hello")["content"])
 
 The package drives the ``ramalama`` command-line tool: ``ramalama pull`` to
 fetch a model, ``ramalama serve`` to run it, and the OpenAI chat schema over

@@ -29,8 +29,8 @@ _EXIT_POLL = 0.02
 class AsyncRamalamaModel(BaseModel):
     """A local model served by ``ramalama serve``, for asyncio programs.
 
-    >>> async with AsyncRamalamaModel(model="tinyllama") as model:  # doctest: +SKIP
-    ...     reply = await model.chat("Hello")
+        async with AsyncRamalamaModel(model="tinyllama") as model:
+            reply = await model.chat("Hello")
 
     Concurrent ``chat()`` calls from many tasks share one connection pool.
     """
@@ -101,9 +101,7 @@ class AsyncRamalamaModel(BaseModel):
                 session, self._session = self._session, None
                 await session.close()
 
-    async def chat(
-        self, message: str, history: list[ChatMessage] | None = None
-    ) -> ChatMessage:
+    async def chat(self, message: str, history: list[ChatMessage] | None = None) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply."""
         messages = protocol.chat_messages(message, history)
         body = protocol.chat_body(self.options.model, messages)
@@ -146,7 +144,7 @@ class AsyncRamalamaModel(BaseModel):
                 result = None
                 if isinstance(step, Spawn):
                     spawned = step.server
-                    result = await asyncio.wrap_future(step.server.start(self._env()))
+                    result = await asyncio.wrap_future(step.server.start(self._env()))  # type: ignore[arg-type]
                 elif isinstance(step, Probe):
                     result = await self._probe(step.url)
                 elif isinstance(step, Sleep):

@@ -45,9 +45,17 @@ class BaseModel:
         request_timeout: float = 600,
     ) -> None:
         self.options = ModelOptions(
-            model=model, base_image=base_image, temp=temp, ngl=ngl,
-            max_tokens=max_tokens, threads=threads, ctx_size=ctx_size,
-            timeout=timeout, container=container, port=port, host=host,
+            model=model,
+            base_image=base_image,
+            temp=temp,
+            ngl=ngl,
+            max_tokens=max_tokens,
+            threads=threads,
+            ctx_size=ctx_size,
+            timeout=timeout,
+            container=container,
+            port=port,
+            host=host,
             request_timeout=request_timeout,
         )
         self._mode: Mode | None = None
@@ -153,7 +161,6 @@ class BaseModel:
             return self._not_running()
         if timed_out:
             return APITimeoutError(
-                f"no answer within {self.options.request_timeout:g} s "
-                "(request_timeout)"
+                f"no answer within {self.options.request_timeout:g} s (request_timeout)"
             )
         return APIConnectionError(f"connection to the server failed: {exc}")

@@ -110,9 +110,7 @@ def list_argv(ramalama: str, mode: Mode) -> list[str]:
     return [ramalama, *global_flags(mode), "list", "--json"]
 
 
-def rm_argv(
-    ramalama: str, models: Sequence[str], mode: Mode, *, ignore: bool = False
-) -> list[str]:
+def rm_argv(ramalama: str, models: Sequence[str], mode: Mode, *, ignore: bool = False) -> list[str]:
     """``ramalama rm MODEL...``.
 
     >>> rm_argv("ramalama", ["a", "b"], Mode(False), ignore=True)

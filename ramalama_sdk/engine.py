@@ -106,10 +106,10 @@ def _read_ramalama_table(path: Path) -> dict[str, object]:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return {}
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10: read only the flat keys we need
+    if sys.version_info < (3, 11):  # no tomllib: read only the flat keys we need
         return _read_flat_keys(text)
+    import tomllib
+
     try:
         table = tomllib.loads(text).get("ramalama", {})
     except tomllib.TOMLDecodeError:

@@ -74,9 +74,7 @@ class ServerStartError(RamalamaError, RuntimeError):
         log_tail: Sequence[str] = (),
     ) -> None:
         code = "" if exit_code is None else f" (exit code {exit_code})"
-        super().__init__(
-            _with_log(f"serving {model!r} failed{code}: {reason}", log_tail)
-        )
+        super().__init__(_with_log(f"serving {model!r} failed{code}: {reason}", log_tail))
         self.reason = reason
         self.model = model
         self.command = list(command)
@@ -87,9 +85,7 @@ class ServerStartError(RamalamaError, RuntimeError):
 class ServerTimeoutError(RamalamaError, TimeoutError):
     """The server did not become ready within the ``timeout``."""
 
-    def __init__(
-        self, model: str, timeout: float, log_tail: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, model: str, timeout: float, log_tail: Sequence[str] = ()) -> None:
         super().__init__(
             _with_log(
                 f"{model!r} was not ready after {timeout:g} s; the server was "
@@ -109,9 +105,7 @@ class APIError(RamalamaError):
     server's own explanation.
     """
 
-    def __init__(
-        self, message: str, *, status: int | None = None, body: object = None
-    ) -> None:
+    def __init__(self, message: str, *, status: int | None = None, body: object = None) -> None:
         prefix = f"HTTP {status}: " if status is not None else ""
         super().__init__(prefix + message)
         self.message = message

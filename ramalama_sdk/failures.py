@@ -61,17 +61,32 @@ def download_error(
     model: str, command: Sequence[str], exit_code: int, output: str
 ) -> DownloadError:
     """The error for a failed ``ramalama pull``."""
-    said = error_line(output) or f"ramalama exited with code {exit_code}"
-    details = dict(model=model, command=command, exit_code=exit_code, output=output)
+    said = error_line(output) or "ramalama printed nothing"
+    said = f"{said} (exit code {exit_code})"
     if any(pattern.search(said) for pattern in _NOT_FOUND):
-        return ModelNotFoundError(f"model {model!r} not found: {said}", **details)
+        return ModelNotFoundError(
+            f"model {model!r} not found: {said}",
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            output=output,
+        )
     if _NETWORK.search(said):
         return DownloadError(
             f"could not download {model!r} (no network, or the registry did "
             f"not answer; a local file needs 'file:///absolute/path'): {said}",
-            **details,
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            output=output,
         )
-    return DownloadError(f"could not download {model!r}: {said}", **details)
+    return DownloadError(
+        f"could not download {model!r}: {said}",
+        model=model,
+        command=command,
+        exit_code=exit_code,
+        output=output,
+    )
 
 
 def is_port_clash(log_tail: Sequence[str]) -> bool:

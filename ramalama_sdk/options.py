@@ -68,9 +68,7 @@ class ModelOptions:
         self._check_int("ctx_size", minimum=0)
         self._check_int("threads", minimum=-1)
         if self.threads == 0:
-            raise ValueError(
-                "threads must be -1 (all cores) or a positive integer, not 0"
-            )
+            raise ValueError("threads must be -1 (all cores) or a positive integer, not 0")
         for name in ("timeout", "request_timeout"):
             value = getattr(self, name)
             if not _is_number(value):

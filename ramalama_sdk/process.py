@@ -81,8 +81,10 @@ class _Spawner:
             if self._thread is None or self._pid != os.getpid():
                 self._queue = queue.SimpleQueue()
                 self._thread = threading.Thread(
-                    target=self._run, args=(self._queue,),
-                    name="ramalama-sdk-spawner", daemon=True,
+                    target=self._run,
+                    args=(self._queue,),
+                    name="ramalama-sdk-spawner",
+                    daemon=True,
                 )
                 self._pid = os.getpid()
                 self._thread.start()
@@ -91,9 +93,7 @@ class _Spawner:
 
     @staticmethod
     def _run(
-        jobs: queue.SimpleQueue[
-            tuple[Callable[[], object], concurrent.futures.Future[object]]
-        ],
+        jobs: queue.SimpleQueue[tuple[Callable[[], object], concurrent.futures.Future[object]]],
     ) -> None:
         while True:
             fn, future = jobs.get()

@@ -45,10 +45,10 @@ def check_history(history: object) -> list[ChatMessage]:
 
     >>> check_history([{"role": "system", "content": "Be brief."}])
     [{'role': 'system', 'content': 'Be brief.'}]
-    >>> check_history([{"role": "robot", "content": "hi"}])
+    >>> check_history([{"role": "robot", "content": "hi"}])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: history[0] has an unknown role 'robot' (use one of: assistant, developer, system, user)
+    ValueError: history[0] has an unknown role 'robot' (use one of: assistant, ...)
     """
     if history is None:
         return []
@@ -75,8 +75,7 @@ def check_history(history: object) -> list[ChatMessage]:
             )
         if not isinstance(content, str):
             raise TypeError(
-                f"history[{index}]['content'] must be a str, "
-                f"not {type(content).__name__}"
+                f"history[{index}]['content'] must be a str, not {type(content).__name__}"
             )
         _check_text(content, f"history[{index}]['content']")
         checked.append(ChatMessage(role=role, content=content))
@@ -121,8 +120,8 @@ def parse_chat_reply(body: bytes | str) -> ChatMessage:
 def api_error(status: int, body: bytes | str) -> APIError:
     """The exception for an HTTP error answer, with the server's own message.
 
-    >>> str(api_error(400, b'{"error":{"code":400,"message":"too long","type":"exceed_context_size_error"}}'))
-    'HTTP 400: too long (exceed_context_size_error)'
+    >>> str(api_error(400, b'{"error":{"message":"too long","type":"exceed_context"}}'))
+    'HTTP 400: too long (exceed_context)'
     """
     try:
         data = json.loads(body)

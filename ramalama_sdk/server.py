@@ -169,8 +169,13 @@ def start_steps(
             ramalama, options, mode, port=port, cpu_count=cpu_count(), name=name
         )
         server = Server(
-            argv, model=options.model, port=port, host=options.host,
-            mode=mode, ramalama=ramalama, name=name,
+            argv,
+            model=options.model,
+            port=port,
+            host=options.host,
+            mode=mode,
+            ramalama=ramalama,
+            name=name,
         )
         try:
             popen = yield Spawn(server)
