@@ -31,11 +31,13 @@ def global_flags(mode: Mode) -> list[str]:
     >>> global_flags(Mode(container=False))
     ['--nocontainer']
     >>> global_flags(Mode(container=True, engine="podman"))
-    ['--engine', 'podman']
+    ['--container', '--engine', 'podman']
     """
     if not mode.container:
         return ["--nocontainer"]
-    return ["--engine", mode.engine] if mode.engine else []
+    # Explicit: ramalama would otherwise still obey a RAMALAMA_CONTAINER=false
+    # or ramalama.conf that the caller chose to override.
+    return ["--container", *(["--engine", mode.engine] if mode.engine else [])]
 
 
 def pull_argv(ramalama: str, model: str, mode: Mode) -> list[str]:
@@ -55,13 +57,17 @@ def serve_argv(
     port: int,
     cpu_count: int,
     name: str | None = None,
+    api_key_env: str | None = None,
 ) -> list[str]:
     """``ramalama serve`` with the options that differ from ramalama's defaults.
 
     ``name`` is the container name (container mode only: ramalama rejects it
-    with ``--nocontainer``). ``threads=-1`` becomes ``cpu_count`` on the host,
-    where ramalama would otherwise use 4 threads whatever the machine has; in
-    a container ramalama's own choice stands.
+    with ``--nocontainer``). ``api_key_env`` names the environment variable
+    that holds the server's API key: on the host llama-server inherits it; a
+    container gets it by name (``--env NAME``), so the key is never in argv.
+    ``threads=-1`` becomes ``cpu_count`` on the host, where ramalama would
+    otherwise use 4 threads whatever the machine has; in a container
+    ramalama's own choice stands.
 
     >>> serve_argv("ramalama", ModelOptions(model="m", temp=0), Mode(False),
     ...            port=8081, cpu_count=2)  # doctest: +NORMALIZE_WHITESPACE
@@ -76,6 +82,8 @@ def serve_argv(
             argv += ["--name", name]
         if options.base_image is not None:
             argv += ["--image", options.base_image]
+        if api_key_env is not None:
+            argv += ["--env", api_key_env]
     if options.temp != DEFAULT_TEMP:
         argv += ["--temp", _number(options.temp)]
     if options.ngl != -1:
@@ -96,7 +104,7 @@ def stop_argv(ramalama: str, name: str, mode: Mode) -> list[str]:
     """``ramalama stop NAME``: container mode only.
 
     >>> stop_argv("ramalama", "sdk-1", Mode(True, "docker"))
-    ['ramalama', '--engine', 'docker', 'stop', '--', 'sdk-1']
+    ['ramalama', '--container', '--engine', 'docker', 'stop', '--', 'sdk-1']
     """
     return [ramalama, *global_flags(mode), "stop", "--", name]
 

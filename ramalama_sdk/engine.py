@@ -84,6 +84,7 @@ def _config_files(env: Mapping[str, str]) -> list[Path]:
     dirs = [
         Path(sys.prefix, "share", "ramalama"),
         Path(sys.prefix, "local", "share", "ramalama"),
+        # Where a distribution's ramalama (its sys.prefix is /usr) reads.
         Path("/usr/share/ramalama"),
         Path("/usr/local/share/ramalama"),
         Path("/etc/ramalama"),
