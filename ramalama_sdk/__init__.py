@@ -11,6 +11,7 @@ HTTP to talk to it. See the README for every option.
 """
 
 from .async_model import AsyncRamalamaModel
+from .conversation import AsyncConversation, Conversation
 from .errors import (
     APIConnectionError,
     APIError,
@@ -23,8 +24,11 @@ from .errors import (
     ServerStartError,
     ServerTimeoutError,
 )
+from .management import ModelInfo, list_models, remove
+from .progress import ProgressCallback
+from .streams import AsyncChatStream, ChatStream
 from .sync_model import RamalamaModel
-from .types import ChatMessage
+from .types import ChatMessage, Completion, Usage
 
 __version__ = "0.2.0"
 
@@ -32,15 +36,25 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AsyncChatStream",
+    "AsyncConversation",
     "AsyncRamalamaModel",
     "ChatMessage",
+    "ChatStream",
+    "Completion",
+    "Conversation",
     "DownloadError",
+    "ModelInfo",
     "ModelNotFoundError",
+    "ProgressCallback",
     "RamalamaError",
     "RamalamaModel",
     "RamalamaNotInstalledError",
     "ServerNotRunningError",
     "ServerStartError",
     "ServerTimeoutError",
+    "Usage",
     "__version__",
+    "list_models",
+    "remove",
 ]

@@ -8,21 +8,28 @@ processes to exit) runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator
+import functools
+from collections.abc import Callable, Generator
+from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import protocol
-from .base import BaseModel
-from .process import spawn, stop_group
-from .server import Probe, Server, Sleep, Spawn, Step, Stop, start_steps
-from .types import ChatMessage
+from .base import AUTO, Auto, BaseModel
+from .conversation import AsyncConversation
+from .errors import RamalamaError
+from .process import spawn, stop_spawned
+from .progress import ProgressCallback
+from .server import Server
+from .steps import Launch, Probe, Sleep, Spawn, Step, Stop
+from .streams import AsyncChatStream, DoneHook
+from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
     import aiohttp
 
-_JSON = {"Content-Type": "application/json"}
 CONNECT_TIMEOUT = 5.0
+T = TypeVar("T")
 _EXIT_POLL = 0.02
 
 
@@ -52,24 +59,14 @@ class AsyncRamalamaModel(BaseModel):
     ) -> None:
         await self.stop()
 
-    async def download(self) -> None:
-        """Pull the model into ramalama's store (quick when it is already there)."""
-        argv = self._pull_argv()
-        log = self._new_pull_log()
-        try:
-            popen = await asyncio.wrap_future(
-                spawn(argv, env=self._env(), stdout=log.handle, stderr=log.handle)
-            )
-            try:
-                while (code := popen.poll()) is None:
-                    await asyncio.sleep(_EXIT_POLL)
-            except BaseException:  # cancelled: leave no pull running
-                await asyncio.to_thread(stop_group, popen)
-                raise
-            if code != 0:
-                raise self._pull_failed(argv, code, "\n".join(log.tail(50)))
-        finally:
-            log.close(keep=0)
+    async def download(
+        self, *, force: bool = False, progress: ProgressCallback | Auto | None = AUTO
+    ) -> None:
+        """Pull the model into ramalama's store; see ``RamalamaModel.download``."""
+        self._check_not_attached("download")
+        # Deciding the mode may ask an engine ("podman info"): not on the loop.
+        await asyncio.to_thread(self._resolve)
+        await self._drive(self._download_steps(force, progress))
 
     async def serve(self) -> None:
         """Start the server and return once it answers; no-op if it already runs."""
@@ -77,14 +74,40 @@ class AsyncRamalamaModel(BaseModel):
             if self.is_running:
                 return
             await self._stop_locked()
-            mode, ramalama = self._resolve()
-            self._session = _new_session(self.options.request_timeout)
+            mode, ramalama = await asyncio.to_thread(self._resolve)
+            self._session = _new_session(self.options.request_timeout, trust_env=False)
             try:
-                server = await self._drive(start_steps(self.options, mode, ramalama))
+                server = await self._drive(self._start_steps(mode, ramalama))
             except BaseException:
                 await self._stop_locked()
                 raise
             self._adopt(server, server.stop)
+
+    @classmethod
+    async def connect(
+        cls,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        model: str | None = None,
+        request_timeout: float = 600,
+    ) -> AsyncRamalamaModel:
+        """Chat with a server that is already running; ``stop()`` leaves it alone.
+
+        model = await AsyncRamalamaModel.connect("http://127.0.0.1:8080/v1")
+        """
+        attached = cls(model=model or "default", request_timeout=request_timeout, api_key=False)
+        attached._attach(base_url, api_key)
+        attached._session = _new_session(request_timeout, trust_env=True)
+        if model is None:
+            try:
+                data = await attached._send("GET", "/models", None)
+                name = protocol.first_model(data)
+            except BaseException:
+                await attached.stop()
+                raise
+            attached.options = replace(attached.options, model=name)
+        return attached
 
     async def stop(self) -> None:
         """Stop the server and wait until all its processes are gone; idempotent."""
@@ -101,50 +124,104 @@ class AsyncRamalamaModel(BaseModel):
                 session, self._session = self._session, None
                 await session.close()
 
-    async def chat(self, message: str, history: list[ChatMessage] | None = None) -> ChatMessage:
+    async def chat(
+        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+    ) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply."""
-        messages = protocol.chat_messages(message, history)
-        body = protocol.chat_body(self.options.model, messages)
-        data = await self._post(protocol.CHAT_PATH, body)
-        return protocol.parse_chat_reply(data)
+        body = self._chat_body(message, history, options)
+        return protocol.parse_chat_reply(await self._send("POST", protocol.CHAT_PATH, body))
+
+    async def complete(self, messages: list[ChatMessage], **options: Any) -> Completion:
+        """Send a whole conversation; return message, finish reason, usage, timings."""
+        body = self._complete_body(messages, options)
+        return protocol.parse_completion(await self._send("POST", protocol.CHAT_PATH, body))
+
+    def stream(
+        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+    ) -> AsyncChatStream:
+        """Yield the reply's text as it is generated: ``async for delta in ...``."""
+        return self._stream(self._chat_body(message, history, options, stream=True))
+
+    def conversation(self, system: str | None = None) -> AsyncConversation:
+        """A conversation that keeps its own history: ``say()`` and ``stream()``."""
+        return AsyncConversation(self, system)
+
+    def _stream(self, body: bytes, on_done: DoneHook | None = None) -> AsyncChatStream:
+        async def open_response() -> aiohttp.ClientResponse:
+            return await self._open("POST", protocol.CHAT_PATH, body, close=True)
+
+        return AsyncChatStream(open_response, self._stream_error, on_done)
 
     # -- I/O -------------------------------------------------------------
 
-    async def _post(self, path: str, body: bytes) -> bytes:
+    async def _send(self, method: str, path: str, body: bytes | None) -> bytes:
         import aiohttp
 
-        server = self._require_server()
+        response = await self._open(method, path, body)
+        try:
+            return await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise await self._stream_error(exc) from None
+        finally:
+            response.release()
+
+    async def _open(
+        self, method: str, path: str, body: bytes | None, *, close: bool = False
+    ) -> aiohttp.ClientResponse:
+        """Send a request; return the response once its status is 200."""
+        import aiohttp
+
+        url = self._endpoint() + path
         session = self._session
         if session is None:
             raise self._not_running()
-        try:
-            async with session.post(server.base_url + path, data=body, headers=_JSON) as response:
-                data = await response.read()
-                status = response.status
-        except asyncio.TimeoutError as exc:
-            raise self._transport_error(exc, timed_out=True) from None
-        except aiohttp.ClientError as exc:
-            await _settle(server)
-            raise self._transport_error(exc, timed_out=False) from None
-        if status != 200:
-            raise protocol.api_error(status, data)
-        return data
+        headers = self._headers()
+        if close:
+            headers["Connection"] = "close"  # see sync_model.RETRY_NOTE
+        for attempt in (1, 2):
+            try:
+                response = await session.request(method, url, data=body, headers=headers)
+                break
+            except aiohttp.ClientConnectionError as exc:
+                if attempt == 2 or isinstance(exc, asyncio.TimeoutError) or not self.is_running:
+                    raise await self._stream_error(exc) from None
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise await self._stream_error(exc) from None
+        if response.status != 200:
+            try:
+                content = await response.read()
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                content = b""
+            finally:
+                response.release()
+            raise protocol.api_error(response.status, content)
+        return response
 
-    async def _drive(self, steps: Generator[Step, object, Server]) -> Server:
-        """Run the start-up state machine without blocking the loop."""
-        spawned: Server | None = None
+    async def _stream_error(self, exc: BaseException) -> RamalamaError:
+        if isinstance(exc, asyncio.TimeoutError):
+            return self._transport_error(exc, timed_out=True)
+        if self._server is not None:
+            await _settle(self._server)
+        return self._transport_error(exc, timed_out=False)
+
+    async def _drive(self, steps: Generator[Step, object, T]) -> T:
+        """Run a state machine of steps without blocking the loop."""
+        cleanups: list[Callable[[], None]] = []
         result: object = None
         try:
             while True:
                 try:
                     step = steps.send(result)
                 except StopIteration as done:
-                    server: Server = done.value
-                    return server
+                    return cast(T, done.value)
                 result = None
                 if isinstance(step, Spawn):
-                    spawned = step.server
+                    cleanups.append(step.server.stop)
                     result = await asyncio.wrap_future(step.server.start(self._env()))  # type: ignore[arg-type]
+                elif isinstance(step, Launch):
+                    future = spawn(step.argv, env=step.env, stdout=step.stdout, stderr=step.stderr)
+                    cleanups.append(functools.partial(stop_spawned, future))
+                    result = await asyncio.wrap_future(future)  # type: ignore[arg-type]
                 elif isinstance(step, Probe):
                     result = await self._probe(step.url)
                 elif isinstance(step, Sleep):
@@ -152,8 +229,10 @@ class AsyncRamalamaModel(BaseModel):
                 elif isinstance(step, Stop):
                     await asyncio.to_thread(step.server.stop)
         except BaseException:
-            if spawned is not None:
-                await asyncio.to_thread(spawned.stop)
+            # Stopping waits for processes to exit: in a thread, off the loop.
+            for cleanup in cleanups:
+                await asyncio.to_thread(cleanup)
+            steps.close()
             raise
 
     async def _probe(self, url: str) -> bool:
@@ -168,13 +247,16 @@ class AsyncRamalamaModel(BaseModel):
             return False
 
 
-def _new_session(request_timeout: float) -> aiohttp.ClientSession:
+def _new_session(request_timeout: float, *, trust_env: bool) -> aiohttp.ClientSession:
     import aiohttp
 
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=request_timeout, sock_connect=CONNECT_TIMEOUT),
-        # Concurrency is bounded by the server's slots, not by the client.
-        connector=aiohttp.TCPConnector(limit=0),
+        # Concurrency is bounded by the server's slots, not by the client;
+        # idle connections are dropped before llama-server drops them (5 s).
+        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=4),
+        # See the sync model: no proxy for loopback, the environment's elsewhere.
+        trust_env=trust_env,
     )
 
 

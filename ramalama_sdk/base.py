@@ -6,23 +6,36 @@ everything else about a model lives here once.
 
 from __future__ import annotations
 
+import enum
+import secrets
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Mapping
 
-from . import commands, engine, failures
+from . import commands, engine, protocol
 from .commands import Mode
 from .errors import (
     APIConnectionError,
     APITimeoutError,
-    DownloadError,
     RamalamaError,
     ServerNotRunningError,
 )
-from .options import ModelOptions
-from .process import LogFile
-from .server import Server
+from .options import ModelOptions, check_api_key
+from .progress import ProgressCallback, default_reporter
+from .pull import download_steps
+from .server import Server, start_steps
+from .steps import Step
 
 DEFAULT_LOG_LINES = 20
+API_KEY_ENV = "LLAMA_API_KEY"  # llama-server reads its key from here
+
+
+class Auto(enum.Enum):
+    """The default of ``download(progress=...)``: a bar where someone can see it."""
+
+    AUTO = "auto"
+
+
+AUTO = Auto.AUTO
 
 
 class BaseModel:
@@ -43,6 +56,7 @@ class BaseModel:
         port: int | None = None,
         host: str = "127.0.0.1",
         request_timeout: float = 600,
+        api_key: str | bool | None = None,
     ) -> None:
         self.options = ModelOptions(
             model=model,
@@ -57,9 +71,12 @@ class BaseModel:
             port=port,
             host=host,
             request_timeout=request_timeout,
+            api_key=api_key,
         )
         self._mode: Mode | None = None
         self._server: Server | None = None
+        self._attached_url: str | None = None
+        self._key: str | None = None
         self._last_log: list[str] = []
         self._finalizer: weakref.finalize | None = None  # type: ignore[type-arg]
         self._init_io()
@@ -78,7 +95,10 @@ class BaseModel:
 
     @property
     def is_running(self) -> bool:
-        """Whether a server started by this object is up."""
+        """Whether the model can be chatted with: served by this object and up,
+        or connected to a server elsewhere (until ``stop()``)."""
+        if self._attached_url is not None:
+            return True
         return self._server is not None and self._server.alive
 
     @property
@@ -89,7 +109,18 @@ class BaseModel:
     @property
     def base_url(self) -> str | None:
         """``http://HOST:PORT/v1``, what an OpenAI client takes as base_url."""
+        if self._attached_url is not None:
+            return self._attached_url
         return self._server.base_url if self._server is not None else None
+
+    @property
+    def api_key(self) -> str | None:
+        """The key the server demands (``Authorization: Bearer KEY``), None if none.
+
+        A served model gets a fresh random key each ``serve()`` unless
+        ``api_key`` was given as a str, or False to serve without one.
+        """
+        return self._key
 
     def logs(self, tail: int = DEFAULT_LOG_LINES) -> list[str]:
         """The last lines that the current (or last) server wrote."""
@@ -100,24 +131,55 @@ class BaseModel:
     # -- shared steps ----------------------------------------------------
 
     def _resolve(self) -> tuple[Mode, str]:
-        """The container mode and the ramalama executable, decided once."""
+        """The container mode and the ramalama executable, decided once.
+
+        May run ``podman info``/``docker info``: async callers use a thread.
+        """
         ramalama = engine.find_ramalama()
         if self._mode is None:
             self._mode = engine.decide_mode(self.options.container)
         return self._mode, ramalama
 
     def _env(self) -> dict[str, str]:
-        return engine.child_env()
+        env = engine.child_env()
+        env.pop(API_KEY_ENV, None)  # the caller's own key must not leak in
+        if self._key is not None:
+            env[API_KEY_ENV] = self._key
+        return env
 
-    def _pull_argv(self) -> list[str]:
+    def _check_not_attached(self, action: str) -> None:
+        if self._attached_url is not None:
+            raise RamalamaError(
+                f"cannot {action}: this model is connected to a server at "
+                f"{self._attached_url} that runs elsewhere"
+            )
+
+    def _download_steps(
+        self, force: bool, progress: ProgressCallback | Auto | None
+    ) -> Generator[Step, object, None]:
+        self._check_not_attached("download")
+        if not isinstance(force, bool):
+            raise TypeError("force must be True or False")
+        if progress is not AUTO and progress is not None and not callable(progress):
+            raise TypeError("progress must be a callable, None or left out")
         mode, ramalama = self._resolve()
-        return commands.pull_argv(ramalama, self.options.model, mode)
+        model = self.options.model
+        pull = commands.pull_argv(ramalama, model, mode)
+        rm = commands.rm_argv(ramalama, [model], mode, ignore=True) if force else None
+        callback = default_reporter(model) if progress is AUTO else progress
+        return download_steps(model, pull, rm, self._env(), progress=callback)
 
-    def _pull_failed(self, argv: list[str], code: int, output: str) -> DownloadError:
-        return failures.download_error(self.options.model, argv, code, output)
-
-    def _new_pull_log(self) -> LogFile:
-        return LogFile(prefix="ramalama-sdk-pull-")
+    def _start_steps(self, mode: Mode, ramalama: str) -> Generator[Step, object, Server]:
+        """The start-up steps, with a new API key for this server."""
+        choice = self.options.api_key
+        if choice is None or choice is True:
+            self._key = secrets.token_urlsafe(32)
+        elif choice is False:
+            self._key = None
+        else:
+            self._key = check_api_key(choice)
+        key_env = API_KEY_ENV if self._key is not None else None
+        return start_steps(self.options, mode, ramalama, api_key_env=key_env)
 
     def _adopt(self, server: Server, stop: Callable[[], None]) -> None:
         """Make ``server`` current; stop it at garbage collection or exit."""
@@ -125,8 +187,9 @@ class BaseModel:
         self._finalizer = weakref.finalize(self, stop)
 
     def _release(self) -> Server | None:
-        """Forget the current server (the caller stops it)."""
+        """Forget the current server or connection (the caller stops it)."""
         server, self._server = self._server, None
+        self._attached_url = None
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
@@ -134,11 +197,50 @@ class BaseModel:
             self._last_log = server.log.tail(200)
         return server
 
-    def _require_server(self) -> Server:
+    def _attach(self, base_url: str, api_key: str | None) -> None:
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s):// URL, not {base_url!r}")
+        self._attached_url = base_url.rstrip("/")
+        self._key = check_api_key(api_key) if api_key is not None else None
+
+    # -- requests --------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self._key is not None:
+            headers["Authorization"] = f"Bearer {self._key}"
+        return headers
+
+    def _chat_body(
+        self,
+        message: object,
+        history: object,
+        options: Mapping[str, object],
+        *,
+        stream: bool = False,
+    ) -> bytes:
+        """Check everything the user gave, before anything is sent."""
+        messages = protocol.chat_messages(message, history)
+        checked = protocol.check_options(options)
+        return protocol.chat_body(self.options.model, messages, checked, stream=stream)
+
+    def _complete_body(
+        self, messages: object, options: Mapping[str, object], *, stream: bool = False
+    ) -> bytes:
+        checked_messages = protocol.check_history(messages)
+        if not checked_messages:
+            raise ValueError("messages must hold at least one message")
+        checked = protocol.check_options(options)
+        return protocol.chat_body(self.options.model, checked_messages, checked, stream=stream)
+
+    def _endpoint(self) -> str:
+        """Where to send requests, or ServerNotRunningError."""
+        if self._attached_url is not None:
+            return self._attached_url
         server = self._server
         if server is None or not server.alive:
             raise self._not_running()
-        return server
+        return server.base_url
 
     def _not_running(self) -> ServerNotRunningError:
         server = self._server

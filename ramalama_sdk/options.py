@@ -23,6 +23,16 @@ def _is_number(value: object) -> bool:
     )
 
 
+def check_api_key(key: object) -> str:
+    """A key that can travel in an HTTP header and a file, or TypeError/ValueError."""
+    if not isinstance(key, str):
+        raise TypeError(f"api_key must be a str, True, False or None, not {type(key).__name__}")
+    if not key or not key.isprintable() or key != key.strip() or "," in key:
+        # llama-server splits keys on commas; headers cannot carry controls.
+        raise ValueError("api_key must be printable, non-empty, without commas or edge spaces")
+    return key
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelOptions:
     """Everything that shapes how one model is pulled and served.
@@ -47,6 +57,8 @@ class ModelOptions:
     port: int | None = None
     host: str = DEFAULT_HOST
     request_timeout: float = 600.0
+    # None: a fresh random key for every server; False: none; str: this key.
+    api_key: str | bool | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
@@ -83,6 +95,8 @@ class ModelOptions:
                 raise ValueError(f"port must be at most 65535, not {self.port}")
         if not isinstance(self.host, str) or not self.host:
             raise TypeError("host must be a non-empty str")
+        if self.api_key is not None and not isinstance(self.api_key, bool):
+            check_api_key(self.api_key)
 
     def _check_int(self, name: str, *, minimum: int) -> None:
         value = getattr(self, name)

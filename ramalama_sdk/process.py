@@ -186,6 +186,16 @@ def stop_group(popen: subprocess.Popen[bytes], grace: float = 3.0) -> None:
         psutil.wait_procs(alive, timeout=grace)
 
 
+def stop_spawned(future: concurrent.futures.Future[subprocess.Popen[bytes]]) -> None:
+    """Stop what ``spawn()`` started, once it has started; idempotent."""
+    try:
+        popen = future.result()
+    except Exception:  # it never started: nothing to stop
+        return
+    if popen.poll() is None:
+        stop_group(popen)
+
+
 def _group_members(pid: int) -> list[psutil.Process]:
     # Children that left the group (none do today) would escape killpg, so
     # they are collected by parentage, not by group.

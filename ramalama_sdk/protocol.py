@@ -8,11 +8,12 @@ model alike; those classes only move the bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from .errors import APIError
-from .types import ROLES, ChatMessage
+from .types import ROLES, ChatMessage, Completion, Usage
 
 CHAT_PATH = "/chat/completions"
 HEALTH_PATH = "/health"
@@ -90,13 +91,107 @@ def chat_messages(message: object, history: object = None) -> list[ChatMessage]:
     return messages
 
 
-def chat_body(model: str, messages: Sequence[ChatMessage]) -> bytes:
-    """The JSON body of a chat completion request.
+def check_options(options: Mapping[str, object]) -> dict[str, object]:
+    """The per-request options as the server takes them; None means default.
+
+    >>> check_options({"temperature": 0, "stop": "END", "seed": None})
+    {'temperature': 0, 'stop': ['END']}
+    >>> check_options({"temprature": 0})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: unknown option 'temprature' (known: max_tokens, ...)
+    """
+    checked: dict[str, object] = {}
+    for name, value in options.items():
+        check = _OPTION_CHECKS.get(name)
+        if check is None:
+            known = ", ".join(sorted(_OPTION_CHECKS))
+            raise TypeError(f"unknown option {name!r} (known: {known})")
+        if value is not None:
+            checked[name] = check(name, value)
+    return checked
+
+
+def _number(name: str, value: object, low: float, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not low <= value <= high:
+        limit = f"between {low:g} and {high:g}" if high < math.inf else f">= {low:g}"
+        raise ValueError(f"{name} must be {limit}, not {value}")
+    return value
+
+
+def _integer(name: str, value: object, low: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, not {value}")
+    return value
+
+
+def _stop(name: str, value: object) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise TypeError(f"{name} must be a str or a list of str")
+    if not all(items):
+        raise ValueError(f"{name} strings must not be empty")
+    for item in items:
+        _check_text(item, name)
+    return list(items)
+
+
+def _response_format(name: str, value: object) -> dict[str, object]:
+    """A JSON schema (dict or pydantic model class) as llama-server takes it."""
+    schema_of = getattr(value, "model_json_schema", None)
+    if isinstance(value, type) and callable(schema_of):
+        value = schema_of()
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{name} must be a JSON schema dict or a pydantic model class, "
+            f"not {type(value).__name__}"
+        )
+    fmt = dict(value)
+    if fmt.get("type") == "json_object" and "schema" not in fmt:
+        # llama-server applies no grammar to a bare json_object: say "object".
+        return {"type": "json_object", "schema": {"type": "object"}}
+    if fmt.get("type") in ("json_object", "json_schema", "text"):
+        return fmt  # already an OpenAI response_format
+    try:
+        json.dumps(fmt)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} is not a JSON schema: {exc}") from None
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": fmt}}
+
+
+_OPTION_CHECKS: dict[str, Callable[[str, object], object]] = {
+    "temperature": lambda n, v: _number(n, v, 0.0),
+    "top_p": lambda n, v: _number(n, v, 0.0, 1.0),
+    "max_tokens": lambda n, v: _integer(n, v, 1),
+    "seed": lambda n, v: _integer(n, v, None),
+    "stop": _stop,
+    "response_format": _response_format,
+}
+
+
+def chat_body(
+    model: str,
+    messages: Sequence[ChatMessage],
+    options: Mapping[str, object] | None = None,
+    *,
+    stream: bool = False,
+) -> bytes:
+    """The JSON body of a chat completion request (options already checked).
 
     >>> chat_body("m", [{"role": "user", "content": "Hi"}])
     b'{"model":"m","messages":[{"role":"user","content":"Hi"}]}'
     """
-    payload = {"model": model, "messages": list(messages)}
+    payload: dict[str, object] = {"model": model, "messages": list(messages)}
+    if options:
+        payload.update(options)
+    if stream:
+        # Usage arrives in the last event only when asked for.
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -106,15 +201,63 @@ def parse_chat_reply(body: bytes | str) -> ChatMessage:
     >>> parse_chat_reply(b'{"choices":[{"message":{"role":"assistant","content":"Hi"}}]}')
     {'role': 'assistant', 'content': 'Hi'}
     """
+    return parse_completion(body).message
+
+
+def parse_completion(body: bytes | str) -> Completion:
+    """Message, finish reason, usage and timings of a chat completion response."""
     data = _load_json(body)
     try:
-        message = data["choices"][0]["message"]
-        content = message.get("content") or ""
+        choice = data["choices"][0]
+        content = choice["message"].get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
         raise APIError(f"unexpected reply from the server: {_preview(body)}", body=data) from None
     if not isinstance(content, str):
         raise APIError(f"unexpected reply content: {_preview(body)}", body=data)
-    return ChatMessage(role="assistant", content=content)
+    return Completion(
+        message=ChatMessage(role="assistant", content=content),
+        finish_reason=choice.get("finish_reason"),
+        usage=parse_usage(data.get("usage")),
+        timings=parse_timings(data.get("timings")),
+    )
+
+
+def parse_usage(data: object) -> Usage:
+    """Token counts from a ``usage`` object; missing counts are 0."""
+    if not isinstance(data, Mapping):
+        return Usage()
+    counts = {
+        key: value
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens")
+        if isinstance(value := data.get(key), int) and not isinstance(value, bool)
+    }
+    return Usage(**counts)
+
+
+def parse_timings(data: object) -> dict[str, float]:
+    """The numeric figures of llama-server's ``timings`` object."""
+    if not isinstance(data, Mapping):
+        return {}
+    return {
+        str(key): float(value)
+        for key, value in data.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+
+
+def first_model(body: bytes | str) -> str:
+    """The first model id of a ``GET /models`` answer.
+
+    >>> first_model(b'{"object":"list","data":[{"id":"tiny","object":"model"}]}')
+    'tiny'
+    """
+    data = _load_json(body)
+    models = data.get("data")
+    if isinstance(models, list) and models and isinstance(models[0], dict):
+        name = models[0].get("id")
+        if isinstance(name, str) and name:
+            return name
+    raise APIError(f"the server lists no model: {_preview(body)}", body=data)
 
 
 def api_error(status: int, body: bytes | str) -> APIError:

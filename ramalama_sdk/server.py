@@ -1,10 +1,9 @@
 """A served model: the server handle, and the steps that bring one up.
 
-Starting a server is a small state machine written once, as a generator that
-says what I/O it needs next (spawn this, probe health, sleep, stop) and is
-sent the result. The sync model drives it with blocking calls, the async
-model with awaits, so the logic (port choice, bind-race retry, failure
-diagnosis, timeout) is not written twice.
+Starting a server is a small state machine written once, as a generator of
+the I/O steps it needs (see steps.py), so that the port choice, the
+bind-race retry, the failure diagnosis and the timeout are not written
+twice for the sync and the async model.
 """
 
 from __future__ import annotations
@@ -15,13 +14,13 @@ import subprocess
 import time
 import uuid
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
 
 from . import commands, engine, failures
 from .commands import Mode
 from .errors import ServerTimeoutError
 from .options import ModelOptions
 from .process import LogFile, free_port, spawn, stop_group
+from .steps import Probe, Sleep, Spawn, Step, Stop
 
 POLL_INTERVAL = 0.02  # between health probes; loading takes 0.2 s and up
 PORT_ATTEMPTS = 3  # a port chosen free can be taken before the server binds it
@@ -125,37 +124,8 @@ class Server:
             pass  # the process group is stopped next in any case
 
 
-@dataclass(frozen=True)
-class Spawn:
-    """Start the server's child process and send back its Popen."""
-
-    server: Server
-
-
-@dataclass(frozen=True)
-class Probe:
-    """GET ``url``; send back True when it answered 200."""
-
-    url: str
-
-
-@dataclass(frozen=True)
-class Sleep:
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Stop this server (blocking work: the async driver runs it in a thread)."""
-
-    server: Server
-
-
-Step = Spawn | Probe | Sleep | Stop
-
-
 def start_steps(
-    options: ModelOptions, mode: Mode, ramalama: str
+    options: ModelOptions, mode: Mode, ramalama: str, *, api_key_env: str | None = None
 ) -> Generator[Step, object, Server]:
     """The steps of one ``serve()``; returns the ready server or raises.
 
@@ -166,7 +136,13 @@ def start_steps(
         port = options.port if options.port is not None else free_port(options.host)
         name = f"ramalama-sdk-{uuid.uuid4().hex[:12]}" if mode.container else None
         argv = commands.serve_argv(
-            ramalama, options, mode, port=port, cpu_count=cpu_count(), name=name
+            ramalama,
+            options,
+            mode,
+            port=port,
+            cpu_count=cpu_count(),
+            name=name,
+            api_key_env=api_key_env if mode.container else None,
         )
         server = Server(
             argv,

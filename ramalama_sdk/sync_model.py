@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from dataclasses import replace
 from types import TracebackType
+from typing import Any, TypeVar, cast
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from . import protocol
-from .base import BaseModel
-from .process import spawn, stop_group
-from .server import Probe, Server, Sleep, Spawn, Step, Stop, start_steps
-from .types import ChatMessage
+from .base import AUTO, Auto, BaseModel
+from .conversation import Conversation
+from .errors import RamalamaError
+from .process import spawn, stop_spawned
+from .progress import ProgressCallback
+from .server import Server
+from .steps import Launch, Probe, Sleep, Spawn, Step, Stop
+from .streams import ChatStream, DoneHook
+from .types import ChatMessage, Completion
 
-_JSON = {"Content-Type": "application/json"}
 CONNECT_TIMEOUT = 5.0
+# Why requests are sent a second time on a connection error, and why a stream
+# asks for a connection of its own (RETRY_NOTE): llama-server closes a
+# kept-alive connection once it has been idle for 5 s, and after a streamed
+# reply although it announced keep-alive. Reusing such a connection fails
+# before the server has read anything, and a new connection succeeds.
+T = TypeVar("T")
 
 
 class RamalamaModel(BaseModel):
@@ -47,22 +60,18 @@ class RamalamaModel(BaseModel):
     ) -> None:
         self.stop()
 
-    def download(self) -> None:
-        """Pull the model into ramalama's store (quick when it is already there)."""
-        argv = self._pull_argv()
-        log = self._new_pull_log()
-        try:
-            popen = spawn(argv, env=self._env(), stdout=log.handle, stderr=log.handle).result()
-            try:
-                code = popen.wait()
-            except BaseException:  # KeyboardInterrupt: leave no pull running
-                stop_group(popen)
-                raise
-            if code != 0:
-                output = "\n".join(log.tail(50))
-                raise self._pull_failed(argv, code, output)
-        finally:
-            log.close(keep=0)
+    def download(
+        self, *, force: bool = False, progress: ProgressCallback | Auto | None = AUTO
+    ) -> None:
+        """Pull the model into ramalama's store (quick when it is already there).
+
+        ``force=True`` removes the stored copy first, so a ``file://`` model
+        whose file has changed is copied again. ``progress`` is called with
+        (bytes done, total bytes or None) while a download runs; by default a
+        tqdm bar is drawn when stderr is a terminal or a notebook, and
+        nothing otherwise; None is silence.
+        """
+        self._drive(self._download_steps(force, progress))
 
     def serve(self) -> None:
         """Start the server and return once it answers; no-op if it already runs.
@@ -75,13 +84,41 @@ class RamalamaModel(BaseModel):
                 return
             self._stop_locked()
             mode, ramalama = self._resolve()
-            self._session = _new_session()
+            self._session = _new_session(trust_env=False)
             try:
-                server = self._drive(start_steps(self.options, mode, ramalama))
+                server = self._drive(self._start_steps(mode, ramalama))
             except BaseException:
                 self._stop_locked()
                 raise
             self._adopt(server, server.stop)
+
+    @classmethod
+    def connect(
+        cls,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        model: str | None = None,
+        request_timeout: float = 600,
+    ) -> RamalamaModel:
+        """Chat with a server that is already running (another process, a
+        container, a Kubernetes service): no ramalama process is involved, and
+        ``stop()`` leaves that server alone.
+
+            model = RamalamaModel.connect("http://127.0.0.1:8080/v1")
+
+        ``model`` is the name sent in requests; by default, the first that
+        the server lists at ``/models``.
+        """
+        attached = cls(model=model or "default", request_timeout=request_timeout, api_key=False)
+        attached._attach(base_url, api_key)
+        attached._session = _new_session(trust_env=True)
+        if model is None:
+            response = attached._send("GET", "/models", None, stream=False)
+            attached.options = replace(
+                attached.options, model=protocol.first_model(response.content)
+            )
+        return attached
 
     def stop(self) -> None:
         """Stop the server and wait until all its processes are gone; idempotent."""
@@ -98,54 +135,105 @@ class RamalamaModel(BaseModel):
                 self._session.close()
                 self._session = None
 
-    def chat(self, message: str, history: list[ChatMessage] | None = None) -> ChatMessage:
+    def chat(
+        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+    ) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply.
 
-        The reply is ``{"role": "assistant", "content": "..."}``.
+        The reply is ``{"role": "assistant", "content": "..."}``. Options:
+        ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop`` and
+        ``response_format`` (a JSON schema dict or a pydantic model class).
         """
-        messages = protocol.chat_messages(message, history)
-        body = protocol.chat_body(self.options.model, messages)
-        data = self._post(protocol.CHAT_PATH, body)
-        return protocol.parse_chat_reply(data)
+        body = self._chat_body(message, history, options)
+        return protocol.parse_chat_reply(self._send("POST", protocol.CHAT_PATH, body).content)
+
+    def complete(self, messages: list[ChatMessage], **options: Any) -> Completion:
+        """Send a whole conversation; return message, finish reason, usage, timings."""
+        body = self._complete_body(messages, options)
+        return protocol.parse_completion(self._send("POST", protocol.CHAT_PATH, body).content)
+
+    def stream(
+        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+    ) -> ChatStream:
+        """Yield the reply's text as it is generated.
+
+        stream = model.stream("Tell me a story")
+        for delta in stream:
+            print(delta, end="", flush=True)
+        print(stream.finish_reason, stream.usage)
+        """
+        return self._stream(self._chat_body(message, history, options, stream=True))
+
+    def conversation(self, system: str | None = None) -> Conversation:
+        """A conversation that keeps its own history: ``say()`` and ``stream()``."""
+        return Conversation(self, system)
+
+    def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
+        return ChatStream(
+            lambda: self._send("POST", protocol.CHAT_PATH, body, stream=True),
+            self._stream_error,
+            on_done,
+        )
 
     # -- I/O -------------------------------------------------------------
 
-    def _post(self, path: str, body: bytes) -> bytes:
-        server = self._require_server()
+    def _send(
+        self, method: str, path: str, body: bytes | None, *, stream: bool = False
+    ) -> requests.Response:
+        url = self._endpoint() + path
         session = self._session
         if session is None:
             raise self._not_running()
-        try:
-            response = session.post(
-                server.base_url + path,
-                data=body,
-                headers=_JSON,
-                timeout=(CONNECT_TIMEOUT, self.options.request_timeout),
-            )
-        except requests.Timeout as exc:
-            raise self._transport_error(exc, timed_out=True) from None
-        except requests.RequestException as exc:
-            _settle(server)
-            raise self._transport_error(exc, timed_out=False) from None
+        headers = self._headers()
+        if stream:
+            headers["Connection"] = "close"  # see RETRY_NOTE
+        for attempt in (1, 2):
+            try:
+                response = session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=(CONNECT_TIMEOUT, self.options.request_timeout),
+                    stream=stream,
+                )
+                break
+            except requests.ConnectionError as exc:
+                if attempt == 2 or isinstance(exc, requests.Timeout) or not self.is_running:
+                    raise self._stream_error(exc) from None
+            except requests.RequestException as exc:
+                raise self._stream_error(exc) from None
         if response.status_code != 200:
-            raise protocol.api_error(response.status_code, response.content)
-        return response.content
+            content = response.content
+            response.close()
+            raise protocol.api_error(response.status_code, content)
+        return response
 
-    def _drive(self, steps: Generator[Step, object, Server]) -> Server:
-        """Run the start-up state machine with blocking I/O."""
-        spawned: Server | None = None
+    def _stream_error(self, exc: BaseException) -> RamalamaError:
+        if isinstance(exc, requests.Timeout):
+            return self._transport_error(exc, timed_out=True)
+        if self._server is not None:
+            _settle(self._server)
+        return self._transport_error(exc, timed_out=False)
+
+    def _drive(self, steps: Generator[Step, object, T]) -> T:
+        """Run a state machine of steps with blocking I/O."""
+        cleanups: list[Callable[[], None]] = []
         result: object = None
         try:
             while True:
                 try:
                     step = steps.send(result)
                 except StopIteration as done:
-                    server: Server = done.value
-                    return server
+                    return cast(T, done.value)
                 result = None
                 if isinstance(step, Spawn):
-                    spawned = step.server
+                    cleanups.append(step.server.stop)
                     result = step.server.start(self._env()).result()
+                elif isinstance(step, Launch):
+                    future = spawn(step.argv, env=step.env, stdout=step.stdout, stderr=step.stderr)
+                    cleanups.append(functools.partial(stop_spawned, future))
+                    result = future.result()
                 elif isinstance(step, Probe):
                     result = self._probe(step.url)
                 elif isinstance(step, Sleep):
@@ -153,24 +241,29 @@ class RamalamaModel(BaseModel):
                 elif isinstance(step, Stop):
                     step.server.stop()
         except BaseException:
-            if spawned is not None:
-                spawned.stop()
+            for cleanup in cleanups:  # servers and commands stop idempotently
+                cleanup()
+            steps.close()
             raise
 
     def _probe(self, url: str) -> bool:
         assert self._session is not None
         try:
-            return self._session.get(url, timeout=(1.0, 2.0)).status_code == 200
+            with self._session.get(url, timeout=(1.0, 2.0)) as response:
+                return response.status_code == 200
         except requests.RequestException:
             return False
 
 
-def _new_session() -> requests.Session:
+def _new_session(*, trust_env: bool) -> requests.Session:
     session = requests.Session()
     # Concurrent chat() calls from many threads each keep a connection.
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=64)
     session.mount("http://", adapter)
-    session.trust_env = False  # a proxy must never see loopback traffic
+    session.mount("https://", adapter)
+    # A served model is on loopback: no proxy may see that traffic. A server
+    # connected to elsewhere may need the environment's proxy settings.
+    session.trust_env = trust_env
     return session
 
 

@@ -28,3 +28,46 @@ def test_demo_runs_the_four_ways_of_chatting(tmp_path: Path) -> None:
     # Nothing of the server reached the user's console.
     assert "llama" not in done.stdout.replace("tiny-llama", "") and done.stderr == ""
     assert server_processes() == []
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_streaming_example(model_uri: str) -> None:
+    out = _run(str(EXAMPLES / "streaming.py"), model_uri).splitlines()
+    assert out[-1].startswith("finish_reason=")
+    assert int(out[-1].rsplit("tokens=", 1)[1]) > 0
+
+
+def test_structured_output_example(model_uri: str) -> None:
+    (line,) = _run(str(EXAMPLES / "structured_output.py"), model_uri).splitlines()
+    assert line.startswith("name=")
+    int(line.rsplit("population=", 1)[1])  # an integer, as the schema says
+
+
+def test_conversation_example(model_uri: str) -> None:
+    out = _run(str(EXAMPLES / "conversation.py"), model_uri).splitlines()
+    assert out[0] == "user: Who wrote Hamlet?" and out[1].startswith("assistant:")
+    assert out[-1] == "history: 5 messages"
+
+
+def test_openai_client_example(model_uri: str) -> None:
+    out = _run(str(EXAMPLES / "openai_client.py"), model_uri).splitlines()
+    assert out[0].startswith("reply: ")
+    assert out[1].startswith("tokens: ") and int(out[1].split()[1]) > 0
+    assert server_processes() == []
+
+
+def test_connect_example(model_uri: str) -> None:
+    from ramalama_sdk import RamalamaModel
+
+    with RamalamaModel(model=model_uri) as served:
+        assert served.base_url is not None and served.api_key is not None
+        out = _run(str(EXAMPLES / "connect.py"), served.base_url, served.api_key).splitlines()
+        assert out[0].startswith("connected to ") and out[1].startswith("reply: ")
+        assert served.is_running  # the client's stop() left the server alone

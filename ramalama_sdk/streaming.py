@@ -1,0 +1,130 @@
+"""Server-sent events of a streamed chat, parsed without any I/O.
+
+``SSEDecoder`` turns bytes, in whatever pieces the network delivers them,
+into event payloads; ``StreamState`` turns payloads into text deltas and keeps
+the assembled reply, finish reason, usage and timings.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .errors import APIError
+from .protocol import api_error, parse_timings, parse_usage
+from .types import ChatMessage, Completion, Usage
+
+DONE = "[DONE]"
+
+
+class SSEDecoder:
+    """Incremental server-sent-events decoder: bytes in, ``data`` payloads out.
+
+    >>> decoder = SSEDecoder()
+    >>> decoder.feed(b'data: {"a":1}\\n\\nda')
+    ['{"a":1}']
+    >>> decoder.feed(b'ta: [DONE]\\r\\n\\r\\n')
+    ['[DONE]']
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[str]:
+        self._buffer += chunk
+        events: list[str] = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                return events
+            raw, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+            line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
+            if not line:  # a blank line ends an event
+                if self._data:
+                    events.append("\n".join(self._data))
+                    self._data = []
+            elif line.startswith("data:"):
+                value = line[5:]
+                self._data.append(value[1:] if value.startswith(" ") else value)
+            elif line.startswith("error:"):
+                # llama-server reports a failure mid-stream on its own line.
+                events.append(line)
+            # Comments (":...") and other fields carry nothing for us.
+
+    def flush(self) -> list[str]:
+        """Payloads of an event left unterminated when the stream ended."""
+        events = self.feed(b"\n\n") if self._buffer else []
+        if self._data:
+            events.append("\n".join(self._data))
+            self._data = []
+        return events
+
+
+class StreamState:
+    """What a stream has delivered so far."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.usage = Usage()
+        self.timings: dict[str, float] = {}
+        self.done = False
+
+    def add(self, payload: str) -> str | None:
+        """Take one event payload; return its text delta, if any.
+
+        >>> state = StreamState()
+        >>> state.add('{"choices":[{"delta":{"role":"assistant","content":null}}]}')
+        >>> state.add('{"choices":[{"delta":{"content":"Hi"}}]}')
+        'Hi'
+        >>> state.add('{"choices":[{"delta":{},"finish_reason":"stop"}]}')
+        >>> state.add("[DONE]"), state.done, state.message
+        (None, True, {'role': 'assistant', 'content': 'Hi'})
+        """
+        if payload == DONE:
+            self.done = True
+            return None
+        if payload.startswith("error:"):
+            payload = payload[6:].strip()
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            raise APIError(f"unreadable event in the stream: {payload[:200]}") from None
+        if not isinstance(data, dict):
+            raise APIError(f"unexpected event in the stream: {payload[:200]}")
+        if "error" in data:
+            error = data["error"]
+            status = error.get("code") if isinstance(error, dict) else None
+            raise api_error(status if isinstance(status, int) else 500, payload)
+        if data.get("usage"):
+            self.usage = parse_usage(data["usage"])
+        if "timings" in data:
+            self.timings = parse_timings(data["timings"])
+        delta_text: str | None = None
+        choices = data.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            choice = choices[0]
+            if choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
+            delta = choice.get("delta")
+            content = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(content, str) and content:
+                self._parts.append(content)
+                delta_text = content
+        return delta_text
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    @property
+    def message(self) -> ChatMessage:
+        return ChatMessage(role="assistant", content=self.text)
+
+    def completion(self) -> Completion:
+        return Completion(
+            message=self.message,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            timings=dict(self.timings),
+        )

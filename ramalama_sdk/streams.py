@@ -1,0 +1,181 @@
+"""The objects that ``stream()`` returns: iterate for text, then read the result.
+
+The request is sent when iteration starts. Leaving the loop early (break,
+an exception, a cancelled task) closes the connection, which tells
+llama-server to stop generating. After the loop, ``message``,
+``finish_reason``, ``usage`` and ``completion()`` hold the whole reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .errors import APIConnectionError, RamalamaError
+from .streaming import SSEDecoder, StreamState
+from .types import ChatMessage, Completion, Usage
+
+if TYPE_CHECKING:
+    import aiohttp
+    import requests
+
+ErrorMapper = Callable[[BaseException], RamalamaError]
+DoneHook = Callable[[Completion], None]
+
+
+class _Stream:
+    def __init__(self, on_done: DoneHook | None) -> None:
+        self._state = StreamState()
+        self._started = False
+        self._on_done = on_done
+
+    @property
+    def text(self) -> str:
+        """The reply text received so far."""
+        return self._state.text
+
+    @property
+    def message(self) -> ChatMessage:
+        """The reply as a ChatMessage (complete once the stream has ended)."""
+        return self._state.message
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why generation ended (``stop``, ``length``); None until it has."""
+        return self._state.finish_reason
+
+    @property
+    def usage(self) -> Usage:
+        return self._state.usage
+
+    @property
+    def done(self) -> bool:
+        """Whether the server sent the whole reply."""
+        return self._state.done
+
+    def completion(self) -> Completion:
+        """Message, finish reason, usage and timings, as ``complete()`` returns them."""
+        return self._state.completion()
+
+    def _begin(self) -> None:
+        if self._started:
+            raise RuntimeError("a stream can be iterated only once")
+        self._started = True
+
+    def _take(self, chunk: bytes) -> Iterator[str]:
+        for payload in self._decoder.feed(chunk):
+            delta = self._state.add(payload)
+            if delta:
+                yield delta
+
+    def _finish(self) -> Iterator[str]:
+        for payload in self._decoder.flush():
+            delta = self._state.add(payload)
+            if delta:
+                yield delta
+        if not self._state.done:
+            raise APIConnectionError("the stream ended before the reply was complete")
+        if self._on_done is not None:
+            self._on_done(self._state.completion())
+
+    _decoder: SSEDecoder
+
+
+class ChatStream(_Stream):
+    """A streamed reply: ``for delta in model.stream("Hi"): ...``."""
+
+    def __init__(
+        self,
+        open_response: Callable[[], requests.Response],
+        map_error: ErrorMapper,
+        on_done: DoneHook | None = None,
+    ) -> None:
+        super().__init__(on_done)
+        self._open = open_response
+        self._map_error = map_error
+        self._response: requests.Response | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        self._begin()
+        return self._deltas()
+
+    def _deltas(self) -> Iterator[str]:
+        import requests
+
+        self._decoder = SSEDecoder()
+        response = self._response = self._open()
+        try:
+            try:
+                # Read to the end even after [DONE]: a body read to its end
+                # returns the connection to the pool for the next request.
+                for chunk in response.iter_content(chunk_size=None):
+                    yield from self._take(chunk)
+            except requests.RequestException as exc:
+                raise self._map_error(exc) from None
+            yield from self._finish()
+        finally:
+            response.close()
+
+    def close(self) -> None:
+        """Stop receiving: closes the connection, the server stops generating."""
+        if self._response is not None:
+            self._response.close()
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncChatStream(_Stream):
+    """A streamed reply: ``async for delta in model.stream("Hi"): ...``."""
+
+    def __init__(
+        self,
+        open_response: Callable[[], Awaitable[aiohttp.ClientResponse]],
+        map_error: Callable[[BaseException], Awaitable[RamalamaError]],
+        on_done: DoneHook | None = None,
+    ) -> None:
+        super().__init__(on_done)
+        self._open = open_response
+        self._map_error = map_error
+        self._response: aiohttp.ClientResponse | None = None
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        self._begin()
+        return self._deltas()
+
+    async def _deltas(self) -> AsyncIterator[str]:
+        import aiohttp
+
+        self._decoder = SSEDecoder()
+        response = self._response = await self._open()
+        try:
+            try:
+                async for chunk in response.content.iter_any():
+                    for delta in self._take(chunk):
+                        yield delta
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise await self._map_error(exc) from None
+            for delta in self._finish():
+                yield delta
+        finally:
+            response.close()  # cut short, this tells the server to stop generating
+
+    async def aclose(self) -> None:
+        """Stop receiving: closes the connection, the server stops generating."""
+        if self._response is not None:
+            self._response.close()
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
