@@ -116,13 +116,13 @@ class AsyncRamalamaModel(BaseModel):
 
     async def _stop_locked(self) -> None:
         server = self._release()
-        try:
-            if server is not None:
-                await asyncio.to_thread(server.stop)
-        finally:
-            if self._session is not None:
-                session, self._session = self._session, None
-                await session.close()
+        # Connections first: llama-server takes ~0.1 s more to exit while a
+        # kept-alive connection is open.
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+        if server is not None:
+            await asyncio.to_thread(server.stop)
 
     async def chat(
         self, message: str, history: list[ChatMessage] | None = None, **options: Any

@@ -17,12 +17,14 @@ import concurrent.futures
 import ctypes
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import IO, TypeVar
 
@@ -161,29 +163,80 @@ def read_tail(path: str, lines: int) -> list[str]:
     return text.splitlines()[-lines:] if lines > 0 else []
 
 
-def stop_group(popen: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+def stop_group(popen: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """Stop a child and every process of its group; return when all are gone.
 
-    SIGTERM goes to the whole group (ramalama alone would leave llama-server
-    serving), then SIGKILL to whatever is left after ``grace`` seconds.
+    The whole group gets SIGKILL. Neither process has anything to save: a
+    server's state is its memory, and a pull resumes from its partial file.
+    The gentler signals cost time for nothing: on SIGTERM ramalama exits
+    alone and leaves llama-server serving, llama-server itself takes ~0.1 s
+    to act on SIGTERM, and ramalama's SIGINT path (it kills llama-server,
+    then shuts Python down) ~0.3 s. ``timeout`` bounds the wait for a
+    process that even SIGKILL does not end at once (uninterruptible I/O).
     """
     pgid = popen.pid  # start_new_session made the child its group leader
     members = _group_members(popen.pid)
-    _signal_group(pgid, signal.SIGTERM)
+    _signal_group(pgid, signal.SIGKILL)
+    for proc in members:  # in case one left the group
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    popen.wait()
+    wait_exited(members, timeout=timeout)
+
+
+def wait_exited(procs: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process has exited; return those still running.
+
+    Exited means every thread has ended, so the process's ports and files
+    are free, even if it is not reaped yet. Grandchildren such as
+    llama-server are reaped by init, which on some hosts (containers whose
+    PID 1 is not an init) takes a second or more: waiting for the reaping,
+    as psutil.wait_procs does, would make every stop that slow. A zombie
+    thread-group leader is not enough either: its other threads may still
+    be closing the listening socket. A pidfd tells exactly.
+    """
+    deadline = time.monotonic() + timeout
+    alive = []
+    for proc in procs:
+        if not _wait_one(proc, max(0.0, deadline - time.monotonic())):
+            alive.append(proc)
+    return alive
+
+
+def _wait_one(proc: psutil.Process, timeout: float) -> bool:
+    """Whether ``proc`` has exited within ``timeout`` seconds."""
     try:
-        popen.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    _, alive = psutil.wait_procs(members, timeout=grace)
-    if alive or popen.poll() is None:
-        _signal_group(pgid, signal.SIGKILL)
-        for proc in alive:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-        popen.wait()
-        psutil.wait_procs(alive, timeout=grace)
+        if not proc.is_running():  # gone, or its pid reused by another
+            return True
+        fd = os.pidfd_open(proc.pid)
+    except (ProcessLookupError, psutil.NoSuchProcess):
+        return True
+    except (AttributeError, OSError):  # no pidfd (not Linux >= 5.3): poll
+        return _poll_exited(proc, timeout)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(timeout * 1000))
+    finally:
+        os.close(fd)
+
+
+def _poll_exited(proc: psutil.Process, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            exited = proc.status() == psutil.STATUS_ZOMBIE and proc.num_threads() <= 1
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.Error:  # cannot tell: not exited
+            exited = False
+        if exited or time.monotonic() >= deadline:
+            return exited
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
 
 
 def stop_spawned(future: concurrent.futures.Future[subprocess.Popen[bytes]]) -> None:

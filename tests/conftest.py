@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def server_processes() -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            if has_exited(proc):
                 continue
             cmdline = proc.info["cmdline"] or []
             names = [os.path.basename(arg) for arg in cmdline[:2]]
@@ -94,6 +95,24 @@ def server_processes() -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
+
+
+def has_exited(proc: psutil.Process) -> bool:
+    """Gone, or a zombie whose threads have all ended (init may reap it late)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE and proc.num_threads() <= 1
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Those of ``procs`` still running after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in procs if not has_exited(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.01)
 
 
 def port_is_listening(port: int) -> bool:

@@ -155,7 +155,7 @@ def test_readiness_timeout_stops_the_server(
     model_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A llama-server that never answers and ignores SIGTERM (a sleeping stand-in):
-    the timeout fires, and stop() falls back to SIGKILL."""
+    the timeout fires, and stop() ends it all the same."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     pid_file = tmp_path / "pid"

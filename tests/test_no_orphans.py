@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from conftest import port_is_listening, run_python, server_processes
+from conftest import has_exited, port_is_listening, run_python, server_processes, wait_gone
 
 SERVE_AND_WAIT = """
 import sys, threading, time
@@ -33,7 +33,7 @@ print(model.port, model._server.popen.pid, flush=True)
 
 
 def _wait_until_gone(procs: list[psutil.Process], port: int, limit: float = 5.0) -> None:
-    _, alive = psutil.wait_procs(procs, timeout=limit)
+    alive = wait_gone(procs, timeout=limit)
     assert alive == [], f"still running {limit} s after the parent died: {alive}"
     deadline = time.monotonic() + limit
     while port_is_listening(port) and time.monotonic() < deadline:
@@ -70,7 +70,7 @@ def test_interpreter_exit_stops_the_server(model_uri: str) -> None:
     child, port, tree = _start(model_uri, in_thread=False, ending="sys.exit(0)")
     assert child.wait(timeout=30) == 0
     # atexit waited for the processes: they are gone already, not just dying.
-    assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in tree)
+    assert all(has_exited(p) for p in tree)
     assert not port_is_listening(port)
 
 

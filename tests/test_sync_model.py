@@ -8,7 +8,7 @@ import threading
 import psutil
 import pytest
 
-from conftest import port_is_listening, server_processes
+from conftest import has_exited, port_is_listening, server_processes
 from ramalama_sdk import ChatMessage, RamalamaModel, ServerNotRunningError
 
 
@@ -72,7 +72,7 @@ def test_stop_leaves_no_process_and_frees_the_port(model_uri: str) -> None:
     assert port is not None
     model.stop()
     for proc in [ramalama, *children]:
-        assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+        assert has_exited(proc)
     assert not port_is_listening(port)
     assert server_processes() == []
 
