@@ -10,8 +10,11 @@ fetch a model, ``ramalama serve`` to run it, and the OpenAI chat schema over
 HTTP to talk to it. See the README for every option.
 """
 
-from .async_model import AsyncRamalamaModel
-from .conversation import AsyncConversation, Conversation
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     APIConnectionError,
     APIError,
@@ -24,11 +27,45 @@ from .errors import (
     ServerStartError,
     ServerTimeoutError,
 )
-from .management import ModelInfo, list_models, remove
-from .progress import ProgressCallback
-from .streams import AsyncChatStream, ChatStream
-from .sync_model import RamalamaModel
 from .types import ChatMessage, Completion, Usage
+
+if TYPE_CHECKING:
+    from .async_model import AsyncRamalamaModel
+    from .conversation import AsyncConversation, Conversation
+    from .management import ModelInfo, list_models, remove
+    from .progress import ProgressCallback
+    from .streams import AsyncChatStream, ChatStream
+    from .sync_model import RamalamaModel
+
+# Imported on first use: requests, aiohttp, asyncio and psutil together cost
+# more than 100 ms, which a program that only imports the package (a CLI's
+# --help, a test collection) should not pay.
+_LAZY = {
+    "AsyncRamalamaModel": "async_model",
+    "AsyncConversation": "conversation",
+    "Conversation": "conversation",
+    "ModelInfo": "management",
+    "list_models": "management",
+    "remove": "management",
+    "ProgressCallback": "progress",
+    "AsyncChatStream": "streams",
+    "ChatStream": "streams",
+    "RamalamaModel": "sync_model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.2.0"
 

@@ -15,6 +15,7 @@ from requests.adapters import HTTPAdapter
 
 from . import protocol
 from .base import AUTO, Auto, BaseModel
+from .connections import ConnectionPerThread, TransportFailure
 from .conversation import Conversation
 from .errors import RamalamaError
 from .process import spawn, stop_spawned
@@ -46,6 +47,7 @@ class RamalamaModel(BaseModel):
     def _init_io(self) -> None:
         self._lock = threading.RLock()
         self._session: requests.Session | None = None
+        self._connections: ConnectionPerThread | None = None
 
     def __enter__(self) -> RamalamaModel:
         self.download()
@@ -91,6 +93,11 @@ class RamalamaModel(BaseModel):
                 self._stop_locked()
                 raise
             self._adopt(server, server.stop)
+            self._connections = ConnectionPerThread(
+                server.base_url,
+                connect_timeout=CONNECT_TIMEOUT,
+                timeout=self.options.request_timeout,
+            )
 
     @classmethod
     def connect(
@@ -129,6 +136,9 @@ class RamalamaModel(BaseModel):
         server = self._release()
         # Connections first: llama-server takes ~0.1 s more to exit while a
         # kept-alive connection is open.
+        if self._connections is not None:
+            connections, self._connections = self._connections, None
+            connections.close()
         if self._session is not None:
             session, self._session = self._session, None
             session.close()
@@ -145,12 +155,12 @@ class RamalamaModel(BaseModel):
         ``response_format`` (a JSON schema dict or a pydantic model class).
         """
         body = self._chat_body(message, history, options)
-        return protocol.parse_chat_reply(self._send("POST", protocol.CHAT_PATH, body).content)
+        return protocol.parse_chat_reply(self._post(protocol.CHAT_PATH, body))
 
     def complete(self, messages: list[ChatMessage], **options: Any) -> Completion:
         """Send a whole conversation; return message, finish reason, usage, timings."""
         body = self._complete_body(messages, options)
-        return protocol.parse_completion(self._send("POST", protocol.CHAT_PATH, body).content)
+        return protocol.parse_completion(self._post(protocol.CHAT_PATH, body))
 
     def stream(
         self, message: str, history: list[ChatMessage] | None = None, **options: Any
@@ -176,6 +186,24 @@ class RamalamaModel(BaseModel):
         )
 
     # -- I/O -------------------------------------------------------------
+
+    def _post(self, path: str, body: bytes) -> bytes:
+        """POST a request that is answered in one piece; return the body."""
+        connections = self._connections
+        if connections is None:  # connected to a server elsewhere
+            return self._send("POST", path, body).content
+        self._endpoint()  # raises ServerNotRunningError if it has stopped
+        try:
+            status, data = connections.request("POST", path, body, self._headers())
+        except TransportFailure as failure:
+            if failure.timed_out:
+                raise self._transport_error(failure.cause, timed_out=True) from None
+            if self._server is not None:
+                _settle(self._server)
+            raise self._transport_error(failure.cause, timed_out=False) from None
+        if status != 200:
+            raise protocol.api_error(status, data)
+        return data
 
     def _send(
         self, method: str, path: str, body: bytes | None, *, stream: bool = False
