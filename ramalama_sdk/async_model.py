@@ -175,9 +175,7 @@ class AsyncRamalamaModel(BaseModel):
         session = self._session
         if session is None:
             raise self._not_running()
-        headers = self._headers()
-        if close:
-            headers["Connection"] = "close"  # see sync_model.RETRY_NOTE
+        headers = self._headers(own_connection=close)
         for attempt in (1, 2):
             try:
                 response = await session.request(method, url, data=body, headers=headers)

@@ -205,10 +205,12 @@ class BaseModel:
 
     # -- requests --------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, *, own_connection: bool = False) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         if self._key is not None:
             headers["Authorization"] = f"Bearer {self._key}"
+        if own_connection:  # see RETRY_NOTE in sync_model.py
+            headers["Connection"] = "close"
         return headers
 
     def _chat_body(

@@ -26,8 +26,8 @@ from .streams import ChatStream, DoneHook
 from .types import ChatMessage, Completion
 
 CONNECT_TIMEOUT = 5.0
-# Why requests are sent a second time on a connection error, and why a stream
-# asks for a connection of its own (RETRY_NOTE): llama-server closes a
+# RETRY_NOTE, why a request is sent once more after a connection error and
+# why a stream asks for a connection of its own: llama-server closes a
 # kept-alive connection once it has been idle for 5 s, and after a streamed
 # reply although it announced keep-alive. Reusing such a connection fails
 # before the server has read anything, and a new connection succeeds.
@@ -212,9 +212,7 @@ class RamalamaModel(BaseModel):
         session = self._session
         if session is None:
             raise self._not_running()
-        headers = self._headers()
-        if stream:
-            headers["Connection"] = "close"  # see RETRY_NOTE
+        headers = self._headers(own_connection=stream)
         for attempt in (1, 2):
             try:
                 response = session.request(
