@@ -93,7 +93,7 @@ def test_connect_to_a_served_model(model: RamalamaModel) -> None:
     assert remote.model.endswith("tiny-llama.gguf")  # the alias llama-server lists
     assert remote.chat("Hi")["role"] == "assistant"
     stream = remote.stream("Hi", max_tokens=3)
-    assert list(stream) and stream.done
+    assert "".join(stream) == stream.message["content"] and stream.done
     assert remote.complete([{"role": "user", "content": "Hi"}], max_tokens=3).usage.total_tokens
     with pytest.raises(RamalamaError, match="connected to a server"):
         remote.download()
@@ -121,7 +121,9 @@ async def test_async_connect(model: RamalamaModel) -> None:
     try:
         assert remote.model.endswith("tiny-llama.gguf")
         assert (await remote.chat("Hi"))["role"] == "assistant"
-        assert [d async for d in remote.stream("Hi", max_tokens=3)]
+        stream = remote.stream("Hi", max_tokens=3)
+        text = "".join([d async for d in stream])
+        assert stream.done and stream.message["content"] == text
     finally:
         await remote.stop()
     assert model.is_running
