@@ -32,6 +32,7 @@ from .types import ChatMessage, Completion, Usage
 if TYPE_CHECKING:
     from .async_model import AsyncRamalamaModel
     from .conversation import AsyncConversation, Conversation
+    from .deploy import GenerateError, GenerateTimeoutError, LocalModelWarning
     from .management import ModelInfo, list_models, remove
     from .progress import ProgressCallback
     from .streams import AsyncChatStream, ChatStream
@@ -44,6 +45,9 @@ _LAZY = {
     "AsyncRamalamaModel": "async_model",
     "AsyncConversation": "conversation",
     "Conversation": "conversation",
+    "GenerateError": "deploy",
+    "GenerateTimeoutError": "deploy",
+    "LocalModelWarning": "deploy",
     "ModelInfo": "management",
     "list_models": "management",
     "remove": "management",
@@ -81,6 +85,9 @@ __all__ = [
     "Completion",
     "Conversation",
     "DownloadError",
+    "GenerateError",
+    "GenerateTimeoutError",
+    "LocalModelWarning",
     "ModelInfo",
     "ModelNotFoundError",
     "ProgressCallback",

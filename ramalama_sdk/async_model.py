@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import Callable, Generator
 from dataclasses import replace
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import protocol
+from . import deploy, protocol
 from .base import AUTO, Auto, BaseModel
 from .conversation import AsyncConversation
 from .errors import RamalamaError
@@ -108,6 +110,18 @@ class AsyncRamalamaModel(BaseModel):
                 raise
             attached.options = replace(attached.options, model=name)
         return attached
+
+    async def generate(self, kind: str, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write the files that serve this model elsewhere; return their paths.
+
+            model = AsyncRamalamaModel(model="oci://quay.io/me/granite:2b", port=8080)
+            await model.generate("kube", "deploy")
+
+        The same as ``RamalamaModel.generate()``; ramalama runs in a thread,
+        so the event loop is never blocked.
+        """
+        self._check_not_attached("generate deployment files")
+        return await asyncio.to_thread(deploy.generate, self.options, kind, directory)
 
     async def stop(self) -> None:
         """Stop the server and wait until all its processes are gone; idempotent."""

@@ -19,14 +19,19 @@ from .errors import (
     RamalamaError,
     ServerNotRunningError,
 )
-from .options import ModelOptions, check_api_key
+from .options import ModelOptions, Runtime, check_api_key
 from .progress import ProgressCallback, default_reporter
 from .pull import download_steps
 from .server import Server, start_steps
 from .steps import Step
 
 DEFAULT_LOG_LINES = 20
-API_KEY_ENV = "LLAMA_API_KEY"  # llama-server reads its key from here
+# Where each runtime's server reads its API key; mlx_lm's server has none.
+API_KEY_ENVS: dict[str, str | None] = {
+    "llama.cpp": "LLAMA_API_KEY",
+    "vllm": "VLLM_API_KEY",
+    "mlx": None,
+}
 
 
 class Auto(enum.Enum):
@@ -57,6 +62,7 @@ class BaseModel:
         host: str = "127.0.0.1",
         request_timeout: float = 600,
         api_key: str | bool | None = None,
+        runtime: Runtime = "llama.cpp",
     ) -> None:
         self.options = ModelOptions(
             model=model,
@@ -72,6 +78,7 @@ class BaseModel:
             host=host,
             request_timeout=request_timeout,
             api_key=api_key,
+            runtime=runtime,
         )
         self._mode: Mode | None = None
         self._server: Server | None = None
@@ -137,14 +144,18 @@ class BaseModel:
         """
         ramalama = engine.find_ramalama()
         if self._mode is None:
-            self._mode = engine.decide_mode(self.options.container)
+            decided = engine.decide_mode(self.options.container)
+            self._mode = commands.runtime_mode(self.options.runtime, decided)
         return self._mode, ramalama
 
     def _env(self) -> dict[str, str]:
         env = engine.child_env()
-        env.pop(API_KEY_ENV, None)  # the caller's own key must not leak in
-        if self._key is not None:
-            env[API_KEY_ENV] = self._key
+        for name in API_KEY_ENVS.values():  # the caller's own keys must not leak in
+            if name is not None:
+                env.pop(name, None)
+        key_env = API_KEY_ENVS[self.options.runtime]
+        if self._key is not None and key_env is not None:
+            env[key_env] = self._key
         return env
 
     def _check_not_attached(self, action: str) -> None:
@@ -172,14 +183,15 @@ class BaseModel:
     def _start_steps(self, mode: Mode, ramalama: str) -> Generator[Step, object, Server]:
         """The start-up steps, with a new API key for this server."""
         choice = self.options.api_key
-        if choice is None or choice is True:
+        key_env = API_KEY_ENVS[self.options.runtime]
+        if choice is False or key_env is None:
+            self._key = None  # asked for none, or a runtime that cannot check one
+        elif choice is None or choice is True:
             self._key = secrets.token_urlsafe(32)
-        elif choice is False:
-            self._key = None
         else:
             self._key = check_api_key(choice)
-        key_env = API_KEY_ENV if self._key is not None else None
-        return start_steps(self.options, mode, ramalama, api_key_env=key_env)
+        env_name = key_env if self._key is not None else None
+        return start_steps(self.options, mode, ramalama, api_key_env=env_name)
 
     def _adopt(self, server: Server, stop: Callable[[], None]) -> None:
         """Make ``server`` current; stop it at garbage collection or exit."""

@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .options import DEFAULT_TEMP, ModelOptions
+from .options import DEFAULT_RUNTIME, DEFAULT_TEMP, ModelOptions
+
+# The serve options each runtime takes, as ramalama 0.25 builds its command:
+# the vllm and mlx serve parsers reject --temp, --ngl, --threads and --webui
+# (an argparse error), vllm's command drops --max-tokens and mlx's drops
+# --ctx-size. An option a runtime does not take is left out of the argv.
+_TAKES: dict[str, frozenset[str]] = {
+    "llama.cpp": frozenset({"temp", "ngl", "max_tokens", "ctx_size", "threads", "webui"}),
+    "vllm": frozenset({"ctx_size"}),  # ramalama passes it as --max-model-len
+    "mlx": frozenset({"temp", "max_tokens"}),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,24 @@ def global_flags(mode: Mode) -> list[str]:
     return ["--container", *(["--engine", mode.engine] if mode.engine else [])]
 
 
+def runtime_takes(runtime: str, option: str) -> bool:
+    """Whether ramalama passes ``option`` on to the server of ``runtime``.
+
+    >>> runtime_takes("llama.cpp", "threads"), runtime_takes("vllm", "temp")
+    (True, False)
+    """
+    return option in _TAKES[runtime]
+
+
+def runtime_mode(runtime: str, mode: Mode) -> Mode:
+    """The mode ramalama really uses: mlx always runs on the host.
+
+    >>> runtime_mode("mlx", Mode(True, "podman"))
+    Mode(container=False, engine=None)
+    """
+    return Mode(container=False) if runtime == "mlx" else mode
+
+
 def pull_argv(ramalama: str, model: str, mode: Mode) -> list[str]:
     """``ramalama pull MODEL``.
 
@@ -58,6 +86,7 @@ def serve_argv(
     cpu_count: int,
     name: str | None = None,
     api_key_env: str | None = None,
+    generate: str | None = None,
 ) -> list[str]:
     """``ramalama serve`` with the options that differ from ramalama's defaults.
 
@@ -67,35 +96,56 @@ def serve_argv(
     container gets it by name (``--env NAME``), so the key is never in argv.
     ``threads=-1`` becomes ``cpu_count`` on the host, where ramalama would
     otherwise use 4 threads whatever the machine has; in a container
-    ramalama's own choice stands.
+    ramalama's own choice stands. A runtime other than llama.cpp goes in as
+    ``--runtime``, and the options it does not take are left out (see
+    ``runtime_takes``); mlx always runs on the host. ``generate`` (container
+    mode only) asks ramalama to write deployment files (``kube``,
+    ``quadlet``, ``quadlet/kube``, ``compose``) instead of serving.
 
     >>> serve_argv("ramalama", ModelOptions(model="m", temp=0), Mode(False),
     ...            port=8081, cpu_count=2)  # doctest: +NORMALIZE_WHITESPACE
     ['ramalama', '--nocontainer', 'serve', '--port', '8081', '--host', '127.0.0.1',
      '--webui', 'off', '--temp', '0', '--threads', '2', '--', 'm']
+    >>> serve_argv("ramalama", ModelOptions(model="m", temp=0, runtime="vllm"),
+    ...            Mode(False), port=8081, cpu_count=2)  # doctest: +NORMALIZE_WHITESPACE
+    ['ramalama', '--nocontainer', '--runtime', 'vllm', 'serve', '--port', '8081',
+     '--host', '127.0.0.1', '--', 'm']
     """
-    argv = [ramalama, *global_flags(mode), "serve"]
+    runtime = options.runtime
+    mode = runtime_mode(runtime, mode)
+    if generate is not None and not mode.container:
+        raise ValueError(f"ramalama generates {generate!r} files in container mode only")
+    takes = _TAKES[runtime]
+    argv = [ramalama, *global_flags(mode)]
+    if runtime != DEFAULT_RUNTIME:
+        argv += ["--runtime", runtime]
+    argv.append("serve")
     # The host is always given: older ramalama releases bound 0.0.0.0.
-    argv += ["--port", str(port), "--host", options.host, "--webui", "off"]
+    argv += ["--port", str(port), "--host", options.host]
+    if "webui" in takes:
+        argv += ["--webui", "off"]
     if mode.container:
+        if generate is not None:
+            argv += ["--generate", generate]
         if name is not None:
             argv += ["--name", name]
         if options.base_image is not None:
             argv += ["--image", options.base_image]
         if api_key_env is not None:
             argv += ["--env", api_key_env]
-    if options.temp != DEFAULT_TEMP:
+    if options.temp != DEFAULT_TEMP and "temp" in takes:
         argv += ["--temp", _number(options.temp)]
-    if options.ngl != -1:
+    if options.ngl != -1 and "ngl" in takes:
         argv += ["--ngl", str(options.ngl)]
-    if options.max_tokens != 0:
+    if options.max_tokens != 0 and "max_tokens" in takes:
         argv += ["--max-tokens", str(options.max_tokens)]
-    if options.ctx_size != 0:
+    if options.ctx_size != 0 and "ctx_size" in takes:
         argv += ["--ctx-size", str(options.ctx_size)]
-    if options.threads != -1:
-        argv += ["--threads", str(options.threads)]
-    elif not mode.container:
-        argv += ["--threads", str(cpu_count)]
+    if "threads" in takes:
+        if options.threads != -1:
+            argv += ["--threads", str(options.threads)]
+        elif not mode.container:
+            argv += ["--threads", str(cpu_count)]
     argv += ["--", options.model]
     return argv
 

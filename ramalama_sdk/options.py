@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Literal, get_args
 
 DEFAULT_TEMP = 0.8
 DEFAULT_HOST = "127.0.0.1"
+
+Runtime = Literal["llama.cpp", "vllm", "mlx"]
+"""The inference servers ramalama runs: llama-server, vLLM, mlx_lm.server."""
+RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
+DEFAULT_RUNTIME: Runtime = "llama.cpp"
 
 
 def _is_int(value: object) -> bool:
@@ -43,6 +49,10 @@ class ModelOptions:
     Traceback (most recent call last):
     ...
     ValueError: threads must be -1 (all cores) or a positive integer, not 0
+    >>> ModelOptions(model="tinyllama", runtime="tgi")
+    Traceback (most recent call last):
+    ...
+    ValueError: runtime must be one of 'llama.cpp', 'vllm', 'mlx', not 'tgi'
     """
 
     model: str
@@ -59,6 +69,7 @@ class ModelOptions:
     request_timeout: float = 600.0
     # None: a fresh random key for every server; False: none; str: this key.
     api_key: str | bool | None = dataclasses.field(default=None, repr=False)
+    runtime: Runtime = DEFAULT_RUNTIME
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
@@ -97,6 +108,16 @@ class ModelOptions:
             raise TypeError("host must be a non-empty str")
         if self.api_key is not None and not isinstance(self.api_key, bool):
             check_api_key(self.api_key)
+        if not isinstance(self.runtime, str):
+            raise TypeError(f"runtime must be a str, not {type(self.runtime).__name__}")
+        if self.runtime not in RUNTIMES:
+            choices = ", ".join(repr(r) for r in RUNTIMES)
+            raise ValueError(f"runtime must be one of {choices}, not {self.runtime!r}")
+        if self.runtime == "mlx" and self.container is True:
+            # ramalama runs mlx_lm.server on the host whatever it is told.
+            raise ValueError("runtime='mlx' runs on the host only: leave container unset or False")
+        if self.runtime == "mlx" and isinstance(self.api_key, str):
+            raise ValueError("runtime='mlx': its server (mlx_lm) cannot check an api_key")
 
     def _check_int(self, name: str, *, minimum: int) -> None:
         value = getattr(self, name)

@@ -46,6 +46,23 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def health_path(runtime: str) -> str:
+    """The path that answers 200 once ``runtime``'s server can take requests.
+
+    llama-server answers ``/health`` with 503 while it loads the model;
+    vLLM binds its port only once the model is loaded and answers
+    ``/health`` (ramalama itself polls ``/ping``, vLLM's alias of it);
+    mlx_lm.server answers ``/health`` (the path ramalama polls too).
+
+    >>> health_path("llama.cpp"), health_path("vllm"), health_path("mlx")
+    ('/health', '/health', '/health')
+    """
+    return _HEALTH_PATHS[runtime]
+
+
+_HEALTH_PATHS = {"llama.cpp": "/health", "vllm": "/health", "mlx": "/health"}
+
+
 class Server:
     """One running ``ramalama serve`` child and how to reach and stop it."""
 
@@ -160,7 +177,7 @@ def start_steps(
             raise
         assert isinstance(popen, subprocess.Popen)
         server.popen = popen
-        health = server.root_url + "/health"
+        health = server.root_url + health_path(options.runtime)
         while True:
             code = server.exit_code
             if code is not None:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import replace
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import protocol
+from . import deploy, protocol
 from .base import AUTO, Auto, BaseModel
 from .connections import ConnectionPerThread, TransportFailure
 from .conversation import Conversation
@@ -126,6 +128,21 @@ class RamalamaModel(BaseModel):
                 attached.options, model=protocol.first_model(response.content)
             )
         return attached
+
+    def generate(self, kind: str, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write the files that serve this model elsewhere; return their paths.
+
+            model = RamalamaModel(model="oci://quay.io/me/granite:2b", port=8080)
+            model.generate("kube", "deploy")   # [PosixPath('/abs/deploy/granite-2b.yaml')]
+
+        ``kind``: ``"kube"`` (a Kubernetes Deployment), ``"quadlet"`` (a
+        podman unit), ``"kube/quadlet"`` (both) or ``"compose"``
+        (docker-compose.yaml). Runs ``ramalama serve --generate`` with this
+        model's options; nothing is served and no container engine needs to
+        run. Errors and warnings: see ``ramalama_sdk.deploy.generate``.
+        """
+        self._check_not_attached("generate deployment files")
+        return deploy.generate(self.options, kind, directory)
 
     def stop(self) -> None:
         """Stop the server and wait until all its processes are gone; idempotent."""

@@ -12,6 +12,8 @@ from ramalama_sdk.commands import (
     list_argv,
     pull_argv,
     rm_argv,
+    runtime_mode,
+    runtime_takes,
     serve_argv,
     stop_argv,
 )
@@ -194,3 +196,20 @@ def test_other_commands() -> None:
     assert list_argv("ramalama", HOST) == ["ramalama", "--nocontainer", "list", "--json"]
     assert rm_argv("ramalama", ["a"], HOST) == ["ramalama", "--nocontainer", "rm", "--", "a"]
     assert global_flags(Mode(container=True)) == ["--container"]
+
+
+def test_the_runtime_decides_the_options_and_the_mode() -> None:
+    for option in ("temp", "ngl", "max_tokens", "ctx_size", "threads", "webui"):
+        assert runtime_takes("llama.cpp", option)
+    assert [o for o in ("temp", "ngl", "max_tokens", "ctx_size") if runtime_takes("vllm", o)] == [
+        "ctx_size"
+    ]
+    assert [o for o in ("temp", "ngl", "max_tokens", "ctx_size") if runtime_takes("mlx", o)] == [
+        "temp",
+        "max_tokens",
+    ]
+    assert runtime_mode("mlx", PODMAN) == HOST
+    assert runtime_mode("vllm", PODMAN) == PODMAN
+    # The default runtime adds nothing: ramalama's own configuration stands.
+    assert "--runtime" not in serve(PODMAN, name="n")
+    assert serve(runtime="vllm")[1:4] == ["--nocontainer", "--runtime", "vllm"]
