@@ -27,9 +27,27 @@ test: install
 	exit $$rc
 
 lint: install
-	$(VENV)/bin/ruff check ramalama_sdk tests examples
-	$(VENV)/bin/ruff format --check ramalama_sdk tests examples
+	$(VENV)/bin/ruff check ramalama_sdk tests examples bench
+	$(VENV)/bin/ruff format --check ramalama_sdk tests examples bench
 	$(VENV)/bin/mypy
+
+# The benchmarks (bench/README.md): not part of `make test`. The published
+# SDK they compare against gets a venv of its own; the real model goes into .venv.
+BENCH_PUBLISHED := $(CURDIR)/bench/.venv-published
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+$(BENCH_PUBLISHED)/.installed: bench/published-requirements.txt
+	$(PYTHON) -m venv $(BENCH_PUBLISHED)
+	$(BENCH_PUBLISHED)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r bench/published-requirements.txt
+	touch $@
+
+bench: install $(BENCH_STAMP) $(BENCH_PUBLISHED)/.installed
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache *.egg-info

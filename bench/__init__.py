@@ -1,0 +1,1 @@
+"""The benchmark suite of ramalama-sdk: ``make bench`` (see bench/README.md)."""
