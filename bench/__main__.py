@@ -40,7 +40,7 @@ class Counts:
     warmup: int
 
 
-FULL = Counts(chat=300, stream=100, async_rounds=30, lifecycle=15, imports=20, gemma=10, warmup=3)
+FULL = Counts(chat=300, stream=100, async_rounds=120, lifecycle=15, imports=20, gemma=10, warmup=3)
 QUICK = Counts(chat=20, stream=10, async_rounds=3, lifecycle=3, imports=3, gemma=2, warmup=1)
 
 
