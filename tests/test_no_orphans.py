@@ -44,7 +44,8 @@ def _wait_until_gone(procs: list[psutil.Process], port: int, limit: float = 5.0)
 def _start(
     model_uri: str, *, in_thread: bool, ending: str
 ) -> tuple[subprocess.Popen[str], int, list[psutil.Process]]:
-    child = run_python(SERVE_AND_WAIT.format(uri=model_uri, in_thread=in_thread, ending=ending))
+    code = SERVE_AND_WAIT.format(uri=model_uri, in_thread=in_thread, ending=ending)
+    child = run_python(code, stdin=subprocess.PIPE)
     assert child.stdout is not None
     line = child.stdout.readline()
     assert line, child.communicate()[1]
@@ -67,7 +68,11 @@ def test_sigkill_of_the_parent_stops_the_server(model_uri: str, in_thread: bool)
 
 def test_interpreter_exit_stops_the_server(model_uri: str) -> None:
     """A script that forgets stop(): the server ends with the interpreter."""
-    child, port, tree = _start(model_uri, in_thread=False, ending="sys.exit(0)")
+    # The script ends when told to, once the test has seen its server up.
+    child, port, tree = _start(model_uri, in_thread=False, ending="sys.stdin.readline()")
+    assert child.stdin is not None
+    child.stdin.write("\n")
+    child.stdin.close()
     assert child.wait(timeout=30) == 0
     # atexit waited for the processes: they are gone already, not just dying.
     assert all(has_exited(p) for p in tree)
