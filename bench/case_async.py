@@ -95,6 +95,7 @@ def measure(uri: str, rounds: int, warmup: int) -> Row:
         summarize(raw_rps, "req/s"),
         TARGET,
         higher_is_better=True,
+        pairs=list(zip(sdk_rps, raw_rps, strict=True)),
     )
     row.note = slots.split("load_model: ")[-1].strip()
     row.raw = {"sdk_rps": sdk_rps, "baseline_rps": raw_rps}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .stats import Summary
@@ -40,10 +42,22 @@ class Row:
 
 
 def ratio_row(
-    case: str, sdk: Summary, baseline: Summary, limit: float, *, higher_is_better: bool = False
+    case: str,
+    sdk: Summary,
+    baseline: Summary,
+    limit: float,
+    *,
+    higher_is_better: bool = False,
+    pairs: Sequence[tuple[float, float]] | None = None,
 ) -> Row:
-    """A row whose result is sdk/baseline, met when within ``limit``."""
-    value = sdk.median / baseline.median
+    """A row whose result is sdk/baseline, met when within ``limit``.
+
+    With ``pairs`` (samples taken back to back), the result is the median of
+    the per-pair ratios: drift in the machine's speed over the run, which
+    moves both samples of a pair alike, then cancels out.
+    """
+    by_pairs = statistics.median(s / b for s, b in pairs) if pairs else None
+    value = by_pairs if by_pairs is not None else sdk.median / baseline.median
     met = value >= limit if higher_is_better else value <= limit
     sign = ">=" if higher_is_better else "<="
     return Row(case, sdk, baseline, f"{value:.3f}x", f"{sign} {limit:g}x", met, value=value)
