@@ -172,6 +172,7 @@ def measure(workdir: Path, rounds: int, warmup: int) -> Row:
         summarize(raw_tps, "tok/s"),
         TARGET,
         higher_is_better=True,
+        pairs=list(zip(sdk_tps, raw_tps, strict=True)),
     )
     tokens = sorted(set(counts))
     row.note = f"{served}; completion tokens per request: {', '.join(map(str, tokens))}"
