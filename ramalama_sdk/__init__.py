@@ -19,7 +19,10 @@ from .errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    CommandError,
     DownloadError,
+    GenerateError,
+    GenerateTimeoutError,
     ModelNotFoundError,
     RamalamaError,
     RamalamaNotInstalledError,
@@ -32,7 +35,7 @@ from .types import ChatMessage, Completion, Usage
 if TYPE_CHECKING:
     from .async_model import AsyncRamalamaModel
     from .conversation import AsyncConversation, Conversation
-    from .deploy import GenerateError, GenerateTimeoutError, LocalModelWarning
+    from .deploy import LocalModelWarning
     from .management import ModelInfo, list_models, remove
     from .progress import ProgressCallback
     from .streams import AsyncChatStream, ChatStream
@@ -45,8 +48,6 @@ _LAZY = {
     "AsyncRamalamaModel": "async_model",
     "AsyncConversation": "conversation",
     "Conversation": "conversation",
-    "GenerateError": "deploy",
-    "GenerateTimeoutError": "deploy",
     "LocalModelWarning": "deploy",
     "ModelInfo": "management",
     "list_models": "management",
@@ -82,6 +83,7 @@ __all__ = [
     "AsyncRamalamaModel",
     "ChatMessage",
     "ChatStream",
+    "CommandError",
     "Completion",
     "Conversation",
     "DownloadError",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import commands, engine, failures
 from .commands import Mode
-from .errors import ModelNotFoundError, RamalamaError
+from .errors import GenerateError, GenerateTimeoutError, ModelNotFoundError, RamalamaError
 from .options import ModelOptions
 from .process import LogFile, spawn, stop_group
 
@@ -45,31 +45,6 @@ _ENGINE = {"kube": "podman", "quadlet": "podman", "quadlet/kube": "podman", "com
 _WROTE = re.compile(r"^Generating .* file: (?P<name>\S+)\s*$", re.M)
 _COMMAND = re.compile(r"^(?P<indent>    )command: (?P<value>.*\S)\s*$")
 _HOST_MODEL = re.compile(r"- hostPath:\s*\n\s*path:\s*(?P<path>\S+)\s*\n\s*name:\s*model\b")
-
-
-class GenerateError(RamalamaError, RuntimeError):
-    """``ramalama serve --generate`` failed; ``output`` holds what it said."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        model: str,
-        kind: str,
-        command: Sequence[str] = (),
-        exit_code: int | None = None,
-        output: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.model = model
-        self.kind = kind
-        self.command = list(command)
-        self.exit_code = exit_code
-        self.output = output
-
-
-class GenerateTimeoutError(GenerateError, TimeoutError):
-    """``ramalama serve --generate`` did not finish within its timeout."""
 
 
 class LocalModelWarning(UserWarning):

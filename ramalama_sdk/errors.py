@@ -30,8 +30,8 @@ class RamalamaNotInstalledError(RamalamaError, FileNotFoundError):
         )
 
 
-class DownloadError(RamalamaError):
-    """``ramalama pull`` failed for a model (network, registry, store)."""
+class CommandError(RamalamaError):
+    """A ramalama command for a model failed; what it printed is in ``output``."""
 
     def __init__(
         self,
@@ -49,8 +49,33 @@ class DownloadError(RamalamaError):
         self.output = output
 
 
+class DownloadError(CommandError):
+    """``ramalama pull`` failed for a model (network, registry, store)."""
+
+
 class ModelNotFoundError(DownloadError, LookupError):
     """The model name or file does not exist."""
+
+
+class GenerateError(CommandError, RuntimeError):
+    """``ramalama serve --generate`` failed; ``kind`` is what was asked for."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        kind: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        output: str = "",
+    ) -> None:
+        super().__init__(message, model=model, command=command, exit_code=exit_code, output=output)
+        self.kind = kind
+
+
+class GenerateTimeoutError(GenerateError, TimeoutError):
+    """``ramalama serve --generate`` did not finish within its timeout."""
 
 
 class ServerNotRunningError(RamalamaError, RuntimeError):

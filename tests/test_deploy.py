@@ -17,11 +17,15 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from conftest import server_processes, wait_gone
-from ramalama_sdk import ModelNotFoundError, RamalamaError, engine
-from ramalama_sdk.commands import Mode, serve_argv
-from ramalama_sdk.deploy import (
+from ramalama_sdk import (
     GenerateError,
     GenerateTimeoutError,
+    ModelNotFoundError,
+    RamalamaError,
+    engine,
+)
+from ramalama_sdk.commands import Mode, serve_argv
+from ramalama_sdk.deploy import (
     LocalModelWarning,
     deployment_name,
     generate,
