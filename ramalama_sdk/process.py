@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import fcntl
 import os
 import queue
 import select
@@ -149,20 +150,6 @@ def free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def read_tail(path: str, lines: int) -> list[str]:
-    """The last ``lines`` lines of a text file (missing file: none)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - _LOG_TAIL_BYTES))
-            data = handle.read()
-    except OSError:
-        return []
-    text = data.decode("utf-8", errors="replace")
-    return text.splitlines()[-lines:] if lines > 0 else []
-
-
 def stop_group(popen: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """Stop a child and every process of its group; return when all are gone.
 
@@ -267,11 +254,20 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 class LogFile:
-    """A private temp file that receives a child's stdout and stderr."""
+    """An anonymous temp file that receives a child's stdout and stderr.
+
+    The file is unlinked as soon as it is made: it lives while a descriptor
+    refers to it (this process's, the child's), so nothing is left in the
+    temp directory however either process ends, SIGKILL included. Children
+    write in append mode and this process reads with ``pread``, so neither
+    moves the other's offset.
+    """
 
     def __init__(self, prefix: str) -> None:
-        fd, self.path = tempfile.mkstemp(prefix=prefix, suffix=".log")
-        self._handle: IO[bytes] | None = os.fdopen(fd, "wb")
+        fd, path = tempfile.mkstemp(prefix=prefix, suffix=".log")
+        os.unlink(path)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        self._handle: IO[bytes] | None = os.fdopen(fd, "ab")
         self._saved: list[str] = []
 
     @property
@@ -280,19 +276,34 @@ class LogFile:
             raise ValueError("log file is closed")
         return self._handle
 
+    def read_from(self, offset: int) -> bytes:
+        """What has been written from byte ``offset`` on (nothing once closed)."""
+        if self._handle is None:
+            return b""
+        fd = self._handle.fileno()
+        size = os.fstat(fd).st_size
+        chunks = []
+        while offset < size:
+            chunk = os.pread(fd, size - offset, offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks)
+
     def tail(self, lines: int = 20) -> list[str]:
+        """The last ``lines`` lines written (kept in memory once closed)."""
         if self._handle is None:
             return self._saved[-lines:] if lines > 0 else []
-        return read_tail(self.path, lines)
+        size = os.fstat(self._handle.fileno()).st_size
+        data = self.read_from(max(0, size - _LOG_TAIL_BYTES))
+        text = data.decode("utf-8", errors="replace")
+        return text.splitlines()[-lines:] if lines > 0 else []
 
     def close(self, keep: int = 200) -> None:
-        """Keep the last ``keep`` lines in memory and delete the file."""
+        """Keep the last ``keep`` lines in memory and let the file go."""
         if self._handle is None:
             return
-        self._saved = read_tail(self.path, keep)
+        self._saved = self.tail(keep)
         self._handle.close()
         self._handle = None
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass

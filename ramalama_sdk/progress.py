@@ -19,7 +19,7 @@ The parsing is pure (:class:`ProgressParser`); the I/O never blocks, so a
 blocking caller polls between ``popen.wait(timeout=...)`` calls and an async
 caller between ``asyncio.sleep()`` calls::
 
-    monitor = PullMonitor(log.path, callback)
+    monitor = PullMonitor(log.read_from, callback)
     popen = spawn(argv, env=env, stdout=monitor.stdout or log.handle, stderr=log.handle).result()
     monitor.child_started()
     while popen.poll() is None:
@@ -162,11 +162,13 @@ class PullMonitor:
 
     def __init__(
         self,
-        log_path: str,
+        log: str | Callable[[int], bytes],
         callback: ProgressCallback,
         parser: ProgressParser | None = None,
     ) -> None:
-        self.log_path = log_path
+        # A path, or a function that returns what was written from an offset
+        # on (``LogFile.read_from``: the SDK's logs have no path).
+        self._read_from = log if callable(log) else _path_reader(log)
         self.callback = callback
         self.parser = ProgressParser() if parser is None else parser
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -225,12 +227,7 @@ class PullMonitor:
         self.close()
 
     def _read_new(self) -> str:
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(self._offset)
-                data = log.read()
-        except OSError:  # not created yet, or already removed
-            return ""
+        data = self._read_from(self._offset)
         self._offset += len(data)
         return self._decoder.decode(data)
 
@@ -249,6 +246,18 @@ class PullMonitor:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._slave = self._master = None
+
+
+def _path_reader(path: str) -> Callable[[int], bytes]:
+    def read_from(offset: int) -> bytes:
+        try:
+            with open(path, "rb") as log:
+                log.seek(offset)
+                return log.read()
+        except OSError:  # not created yet, or already removed
+            return b""
+
+    return read_from
 
 
 def strip_bar(lines: list[str]) -> list[str]:

@@ -27,7 +27,7 @@ def run_steps(
 ) -> Generator[Step, object, tuple[int, str]]:
     """Run one ramalama command to its end; return (exit code, output)."""
     log = LogFile(prefix="ramalama-sdk-pull-")
-    monitor = PullMonitor(log.path, progress) if progress is not None else None
+    monitor = PullMonitor(log.read_from, progress) if progress is not None else None
     try:
         terminal = monitor.stdout if monitor is not None else None
         popen = yield Launch(

@@ -272,7 +272,7 @@ def test_real_pull_reports_increasing_progress(served_model: tuple[str, int]) ->
     env = engine.child_env({"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"})
     seen: list[tuple[int, int | None]] = []
     log = LogFile(prefix="test-pull-")
-    monitor = PullMonitor(log.path, lambda done, total: seen.append((done, total)))
+    monitor = PullMonitor(log.read_from, lambda done, total: seen.append((done, total)))
     try:
         stdout = monitor.stdout if monitor.stdout is not None else log.handle
         popen = spawn(argv, env=env, stdout=stdout, stderr=log.handle).result()
