@@ -147,7 +147,7 @@ def test_conversation_keeps_and_resets_its_history(model: RamalamaModel) -> None
     # A failed call leaves the history as it was; so does a broken-off stream.
     with pytest.raises(APIError):
         chat.say("word " * 5000)
-    for _ in chat.stream("More", max_tokens=4000):
+    for _ in chat.stream("More", max_tokens=4000, temperature=0):
         break
     assert len(chat.history) == 5
     snapshot = chat.history

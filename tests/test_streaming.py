@@ -195,9 +195,11 @@ async def test_async_stream_break_and_cancel_leave_the_server_answering(
             await asyncio.sleep(0)
 
     for _ in range(2):
-        async for index, _ in _enumerate(amodel.stream("Go on", max_tokens=4000)):
+        stream = amodel.stream("Go on", max_tokens=4000, temperature=0)
+        async for index, _ in _enumerate(stream):
             if index == 2:
                 break
+        assert index == 2 and not stream.done  # broken off, not finished
         assert (await amodel.chat("Hi", max_tokens=3))["role"] == "assistant"
         task = asyncio.create_task(read_some())
         await asyncio.sleep(0.05)
