@@ -1,17 +1,15 @@
 """Async throughput: 32 concurrent ``await model.chat()`` against 32
 concurrent raw aiohttp requests on the same server.
 
-The server gets 32 slots through ``LLAMA_ARG_N_PARALLEL=32`` in the
-environment (llama-server reads it; ramalama passes its environment on), so
-that every request of a round is generated at once and the client's share of
-the time shows. One round's figure is requests per second.
+The server gets 32 slots (``runtime_args=["--parallel", "32"]``), so that
+every request of a round is generated at once and the client's share of the
+time shows. One round's figure is requests per second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable
 
@@ -44,7 +42,9 @@ async def _alternate(
 
 
 async def _measure(uri: str, rounds: int, warmup: int) -> tuple[list[float], list[float], str]:
-    model = AsyncRamalamaModel(model=uri, container=False, temp=0)
+    model = AsyncRamalamaModel(
+        model=uri, container=False, temp=0, runtime_args=["--parallel", str(CONCURRENCY)]
+    )
     await model.download(progress=None)
     await model.serve()
     try:
@@ -80,15 +80,7 @@ async def _measure(uri: str, rounds: int, warmup: int) -> tuple[list[float], lis
 
 
 def measure(uri: str, rounds: int, warmup: int) -> Row:
-    saved = os.environ.get("LLAMA_ARG_N_PARALLEL")
-    os.environ["LLAMA_ARG_N_PARALLEL"] = str(CONCURRENCY)
-    try:
-        sdk_rps, raw_rps, slots = asyncio.run(_measure(uri, rounds, warmup))
-    finally:
-        if saved is None:
-            os.environ.pop("LLAMA_ARG_N_PARALLEL", None)
-        else:
-            os.environ["LLAMA_ARG_N_PARALLEL"] = saved
+    sdk_rps, raw_rps, slots = asyncio.run(_measure(uri, rounds, warmup))
     row = ratio_row(
         f"async throughput, {CONCURRENCY} concurrent",
         summarize(sdk_rps, "req/s"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import secrets
 import weakref
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 
 from . import commands, engine, protocol
 from .commands import Mode
@@ -63,6 +63,7 @@ class BaseModel:
         request_timeout: float = 600,
         api_key: str | bool | None = None,
         runtime: Runtime = "llama.cpp",
+        runtime_args: Sequence[str] = (),
     ) -> None:
         self.options = ModelOptions(
             model=model,
@@ -79,6 +80,7 @@ class BaseModel:
             request_timeout=request_timeout,
             api_key=api_key,
             runtime=runtime,
+            runtime_args=runtime_args,
         )
         self._mode: Mode | None = None
         self._server: Server | None = None

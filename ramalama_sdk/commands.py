@@ -7,6 +7,7 @@ follows ``--`` so that a name such as ``--help`` stays a name.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -146,6 +147,10 @@ def serve_argv(
             argv += ["--threads", str(options.threads)]
         elif not mode.container:
             argv += ["--threads", str(cpu_count)]
+    if options.runtime_args:
+        # One argv item: with a space, argparse takes a value that starts
+        # with "--" for a flag of ramalama's own. ramalama splits it with shlex.
+        argv.append("--runtime-args=" + shlex.join(options.runtime_args))
     argv += ["--", options.model]
     return argv
 

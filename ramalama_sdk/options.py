@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 DEFAULT_TEMP = 0.8
@@ -70,6 +71,8 @@ class ModelOptions:
     # None: a fresh random key for every server; False: none; str: this key.
     api_key: str | bool | None = dataclasses.field(default=None, repr=False)
     runtime: Runtime = DEFAULT_RUNTIME
+    # Passed to the inference server as they are, e.g. ("--parallel", "8").
+    runtime_args: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
@@ -116,6 +119,15 @@ class ModelOptions:
         if self.runtime == "mlx" and self.container is True:
             # ramalama runs mlx_lm.server on the host whatever it is told.
             raise ValueError("runtime='mlx' runs on the host only: leave container unset or False")
+        if (
+            isinstance(self.runtime_args, str)
+            or not isinstance(self.runtime_args, Sequence)
+            or not all(isinstance(arg, str) for arg in self.runtime_args)
+        ):
+            raise TypeError("runtime_args must be a list of str, e.g. ['--parallel', '8']")
+        if any("\0" in arg for arg in self.runtime_args):
+            raise ValueError("runtime_args must not contain a NUL character")
+        object.__setattr__(self, "runtime_args", tuple(self.runtime_args))
         if self.runtime == "mlx" and isinstance(self.api_key, str):
             raise ValueError("runtime='mlx': its server (mlx_lm) cannot check an api_key")
 

@@ -213,3 +213,27 @@ def test_the_runtime_decides_the_options_and_the_mode() -> None:
     # The default runtime adds nothing: ramalama's own configuration stands.
     assert "--runtime" not in serve(PODMAN, name="n")
     assert serve(runtime="vllm")[1:4] == ["--nocontainer", "--runtime", "vllm"]
+
+
+@pytest.mark.parametrize(
+    ("args", "item"),
+    [
+        (["--parallel", "8"], "--runtime-args=--parallel 8"),
+        (
+            ("--alias", "my model", "--api-key-file", "/a b/k"),
+            "--runtime-args=--alias 'my model' --api-key-file '/a b/k'",
+        ),
+    ],
+)
+def test_runtime_args_are_one_argv_item_ramalama_can_split(args: Any, item: str) -> None:
+    argv = serve(runtime_args=args)
+    assert item in argv and argv.index(item) < argv.index("--")
+    assert flag(serve(), "--runtime-args") is None and not any(
+        a.startswith("--runtime-args") for a in serve()
+    )
+
+
+@pytest.mark.parametrize("bad", ["--parallel 8", 8, [8], None])
+def test_runtime_args_must_be_a_list_of_str(bad: Any) -> None:
+    with pytest.raises(TypeError, match="runtime_args"):
+        ModelOptions(model="m", runtime_args=bad)

@@ -414,3 +414,12 @@ def test_deploy_kube_example(model_uri: str, tmp_path: Path) -> None:
     written = list(tmp_path.glob("*.yaml"))
     assert len(written) == 1 and written[0].name in done.stdout
     assert "kind: Deployment" in done.stdout
+
+
+def test_runtime_args_reach_the_deployment(model_uri: str, tmp_path: Path) -> None:
+    options = ModelOptions(model=model_uri, runtime_args=["--parallel", "4"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LocalModelWarning)
+        (path,) = generate(options, "kube", tmp_path)
+    text = path.read_text()
+    assert "--parallel" in text and "4" in text.split("--parallel", 1)[1][:20]

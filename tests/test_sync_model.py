@@ -156,3 +156,9 @@ def test_concurrent_chat_from_threads(model_uri: str) -> None:
     assert len(replies) == 18
     for reply in replies:
         _assert_reply(reply)
+
+
+def test_runtime_args_reach_llama_server(model_uri: str) -> None:
+    with RamalamaModel(model=model_uri, runtime_args=["--parallel", "3"]) as model:
+        assert any("n_slots = 3" in line for line in model.logs(200)), model.logs(200)
+        assert model.chat("Hi", max_tokens=2)["role"] == "assistant"
