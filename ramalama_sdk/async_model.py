@@ -130,8 +130,8 @@ class AsyncRamalamaModel(BaseModel):
 
     async def _stop_locked(self) -> None:
         server = self._release()
-        # Connections first: llama-server takes ~0.1 s more to exit while a
-        # kept-alive connection is open.
+        # Connections first: a request racing the stop then fails on the
+        # client side instead of on a half-killed server.
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

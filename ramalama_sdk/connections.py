@@ -18,13 +18,12 @@ from urllib.parse import urlsplit
 
 
 class TransportFailure(Exception):
-    """The request failed before a complete answer came (``timed_out`` says why)."""
+    """The request failed before a complete answer came; ``cause`` says why."""
 
-    def __init__(self, cause: BaseException, *, timed_out: bool, sent: bool) -> None:
+    def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.cause = cause
-        self.timed_out = timed_out
-        self.sent = sent  # False: the server cannot have seen the request
+        self.timed_out = isinstance(cause, TimeoutError)  # socket.timeout included
 
 
 class ConnectionPerThread:
@@ -57,8 +56,7 @@ class ConnectionPerThread:
                 self._drop(connection)
                 if attempt == 1 and not fresh:
                     continue
-                timed_out = isinstance(exc, TimeoutError)
-                raise TransportFailure(exc, timed_out=timed_out, sent=False) from exc
+                raise TransportFailure(exc) from exc
             try:
                 response = connection.getresponse()
                 data = response.read()
@@ -67,11 +65,10 @@ class ConnectionPerThread:
                 # A stale connection is closed at once, before any answer.
                 if attempt == 1 and not fresh:
                     continue
-                raise TransportFailure(exc, timed_out=False, sent=True) from exc
+                raise TransportFailure(exc) from exc
             except (OSError, http.client.HTTPException) as exc:
                 self._drop(connection)
-                timed_out = isinstance(exc, (TimeoutError, socket.timeout))
-                raise TransportFailure(exc, timed_out=timed_out, sent=True) from exc
+                raise TransportFailure(exc) from exc
             if response.will_close:
                 self._drop(connection)
             return response.status, data
@@ -95,17 +92,14 @@ class ConnectionPerThread:
         try:
             connection.connect()
         except OSError as exc:
-            timed_out = isinstance(exc, TimeoutError)
-            raise TransportFailure(exc, timed_out=timed_out, sent=False) from exc
+            raise TransportFailure(exc) from exc
         assert connection.sock is not None
         connection.sock.settimeout(self._timeout)
         connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             if self._closed:
                 connection.close()
-                raise TransportFailure(
-                    OSError("the model was stopped"), timed_out=False, sent=False
-                )
+                raise TransportFailure(OSError("the model was stopped"))
             self._all.append(connection)
         self._local.connection = connection
         return connection, True

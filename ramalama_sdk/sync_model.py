@@ -151,8 +151,8 @@ class RamalamaModel(BaseModel):
 
     def _stop_locked(self) -> None:
         server = self._release()
-        # Connections first: llama-server takes ~0.1 s more to exit while a
-        # kept-alive connection is open.
+        # Connections first: a request racing the stop then fails on the
+        # client side instead of on a half-killed server.
         if self._connections is not None:
             connections, self._connections = self._connections, None
             connections.close()
@@ -213,11 +213,7 @@ class RamalamaModel(BaseModel):
         try:
             status, data = connections.request("POST", path, body, self._headers())
         except TransportFailure as failure:
-            if failure.timed_out:
-                raise self._transport_error(failure.cause, timed_out=True) from None
-            if self._server is not None:
-                _settle(self._server)
-            raise self._transport_error(failure.cause, timed_out=False) from None
+            raise self._failure(failure.cause, timed_out=failure.timed_out) from None
         if status != 200:
             raise protocol.api_error(status, data)
         return data
@@ -253,11 +249,13 @@ class RamalamaModel(BaseModel):
         return response
 
     def _stream_error(self, exc: BaseException) -> RamalamaError:
-        if isinstance(exc, requests.Timeout):
-            return self._transport_error(exc, timed_out=True)
-        if self._server is not None:
+        return self._failure(exc, timed_out=isinstance(exc, requests.Timeout))
+
+    def _failure(self, exc: BaseException, *, timed_out: bool) -> RamalamaError:
+        """A failed request as the user should see it, the server's death first."""
+        if not timed_out and self._server is not None:
             _settle(self._server)
-        return self._transport_error(exc, timed_out=False)
+        return self._transport_error(exc, timed_out=timed_out)
 
     def _drive(self, steps: Generator[Step, object, T]) -> T:
         """Run a state machine of steps with blocking I/O."""
