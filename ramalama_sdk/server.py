@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from . import commands, engine, failures
 from .commands import Mode
@@ -21,6 +22,7 @@ from .errors import ServerTimeoutError
 from .options import ModelOptions
 from .process import LogFile, free_port, spawn, stop_group
 from .steps import Probe, Sleep, Spawn, Step, Stop
+from .watchdog import Watchdog, remove
 
 # Between health probes: small models are ready within a second, where every
 # millisecond of polling delay shows; a large one loads for longer, where a
@@ -92,6 +94,8 @@ class Server:
         self.popen: subprocess.Popen[bytes] | None = None
         self._spawning: concurrent.futures.Future[subprocess.Popen[bytes]] | None = None
         self._stopped = False
+        # A container runs outside ramalama's process group: see watchdog.py.
+        self.watchdog: Watchdog | None = None
 
     @property
     def exit_code(self) -> int | None:
@@ -104,8 +108,14 @@ class Server:
 
     def start(self, env: dict[str, str]) -> concurrent.futures.Future[subprocess.Popen[bytes]]:
         """Spawn the child; ``popen`` is set as soon as it exists."""
+        if self.mode.container and self.name is not None:
+            executable = shutil.which(self.mode.engine or "podman", path=engine.child_path())
+            if executable is not None:  # armed before any container can exist
+                self.watchdog = Watchdog(executable, self.name)
         future = spawn(self.argv, env=env, stdout=self.log.handle, stderr=self.log.handle)
         self._spawning = future
+        if self.watchdog is not None:
+            future.add_done_callback(_tell_group(self.watchdog))
         return future
 
     def stop(self) -> None:
@@ -122,10 +132,14 @@ class Server:
                 except Exception:
                     self.popen = None
             if self.popen is not None:
-                if self.mode.container and self.name is not None:
+                if self.watchdog is not None:
+                    remove(self.watchdog.engine, self.watchdog.name)
+                elif self.mode.container and self.name is not None:
                     self._stop_container()
                 stop_group(self.popen)
         finally:
+            if self.watchdog is not None:
+                self.watchdog.disarm()
             self.log.close()
 
     def _stop_container(self) -> None:
@@ -142,6 +156,16 @@ class Server:
             )
         except (OSError, subprocess.TimeoutExpired):
             pass  # the process group is stopped next in any case
+
+
+def _tell_group(
+    dog: Watchdog,
+) -> Callable[[concurrent.futures.Future[subprocess.Popen[bytes]]], None]:
+    def tell(future: concurrent.futures.Future[subprocess.Popen[bytes]]) -> None:
+        if future.exception() is None:
+            dog.tell_group(future.result().pid)  # the group leader: start_new_session
+
+    return tell
 
 
 def start_steps(
