@@ -11,7 +11,7 @@ import secrets
 import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 
-from . import commands, engine, protocol
+from . import commands, engine, images, protocol
 from .commands import Mode
 from .errors import (
     APIConnectionError,
@@ -180,7 +180,10 @@ class BaseModel:
         pull = commands.pull_argv(ramalama, model, mode)
         rm = commands.rm_argv(ramalama, [model], mode, ignore=True) if force else None
         callback = default_reporter(model) if progress is AUTO else progress
-        return download_steps(model, pull, rm, self._env(), progress=callback)
+        steps = download_steps(model, pull, rm, self._env(), progress=callback)
+        if mode.container:  # the server image first, outside serve()'s timeout
+            return images.with_image(self.options, mode, ramalama, self._env(), steps)
+        return steps
 
     def _start_steps(self, mode: Mode, ramalama: str) -> Generator[Step, object, Server]:
         """The start-up steps, with a new API key for this server."""

@@ -36,7 +36,9 @@ args = sys.argv[1:]
 env = {k: os.environ.get(k) for k in ("RAMALAMA_CONTAINER", "RAMALAMA_IN_CONTAINER")}
 with open(os.environ["FAKE_RAMALAMA_RECORD"], "a") as record:
     record.write(json.dumps({"argv": sys.argv, "pid": os.getpid(), "env": env}) + "\\n")
-command = next(a for a in args if a in ("serve", "stop", "pull", "list", "rm"))
+command = next(a for a in args if a in ("serve", "stop", "pull", "list", "rm", "info"))
+if command == "info":
+    print(json.dumps({"Image": "quay.io/ramalama/ramalama:0.25"}))
 if command != "serve":
     sys.exit(0)
 
@@ -104,7 +106,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake]:
     docker = bin_dir / "docker"
     docker.write_text(
         f'#!/bin/sh\necho "$*" >> "{tmp_path}/docker-calls.txt"\n'
-        '[ "$1" = info ] || [ "$1" = rm ] && exit 0\nexit 1\n'
+        '[ "$1" = info ] || [ "$1" = rm ] || [ "$1" = image ] && exit 0\nexit 1\n'
     )
     for script in (ramalama, docker):
         script.chmod(0o755)
@@ -203,6 +205,18 @@ def test_download_pulls_with_the_engine(fake: Fake) -> None:
     [call] = fake.calls()
     assert call["argv"][0] == fake.ramalama
     assert split_call(call, "pull")[1] == ["pull", "--", "tinyllama"]
+    # The server image is checked first, with docker; present, so not pulled.
+    assert fake.docker_calls("image") == [["image", "inspect", "--format", "{{.Id}}", IMAGE]]
+    assert fake.docker_calls("pull") == []
+
+
+def test_download_asks_ramalama_for_its_default_image(fake: Fake) -> None:
+    RamalamaModel(model="tinyllama", container=True).download()
+    info, pull = fake.calls()
+    assert split_call(info, "info")[1] == ["info"]
+    assert split_call(pull, "pull")[1] == ["pull", "--", "tinyllama"]
+    image = "quay.io/ramalama/ramalama:0.25"
+    assert fake.docker_calls("image") == [["image", "inspect", "--format", "{{.Id}}", image]]
 
 
 async def test_async_model_in_a_container(fake: Fake) -> None:
