@@ -22,6 +22,9 @@ import pytest
 from ramalama_sdk import engine
 from ramalama_sdk.testing import tiny_model
 
+# The container test bed (podman and its image): fixture podman_bed.
+pytest_plugins = ["podman_bed"]
+
 
 def _llama_server_dir(tmp: Path) -> Path | None:
     """A directory holding a ``llama-server`` command, or None."""
