@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .deploy import LocalModelWarning
     from .management import ModelInfo, list_models, remove
     from .progress import ProgressCallback
+    from .router_models import AsyncRamalamaRouter, RamalamaRouter
     from .streams import AsyncChatStream, ChatStream
     from .sync_model import RamalamaModel
 
@@ -55,6 +56,8 @@ _LAZY = {
     "list_models": "management",
     "remove": "management",
     "ProgressCallback": "progress",
+    "AsyncRamalamaRouter": "router_models",
+    "RamalamaRouter": "router_models",
     "AsyncChatStream": "streams",
     "ChatStream": "streams",
     "RamalamaModel": "sync_model",
@@ -83,6 +86,7 @@ __all__ = [
     "AsyncChatStream",
     "AsyncConversation",
     "AsyncRamalamaModel",
+    "AsyncRamalamaRouter",
     "ChatMessage",
     "ChatStream",
     "CommandError",
@@ -100,6 +104,7 @@ __all__ = [
     "RamalamaError",
     "RamalamaModel",
     "RamalamaNotInstalledError",
+    "RamalamaRouter",
     "ServerNotRunningError",
     "ServerStartError",
     "ServerTimeoutError",

@@ -169,11 +169,18 @@ def _tell_group(
 
 
 def start_steps(
-    options: ModelOptions, mode: Mode, ramalama: str, *, api_key_env: str | None = None
+    options: ModelOptions,
+    mode: Mode,
+    ramalama: str,
+    *,
+    api_key_env: str | None = None,
+    argv_transform: Callable[[list[str]], list[str]] | None = None,
 ) -> Generator[Step, object, Server]:
     """The steps of one ``serve()``; returns the ready server or raises.
 
-    Every server spawned here is stopped again before an error leaves.
+    ``argv_transform`` rewrites the serve command line (router mode serves
+    several models). Every server spawned here is stopped again before an
+    error leaves.
     """
     started = time.monotonic()
     deadline = started + options.timeout
@@ -189,6 +196,8 @@ def start_steps(
             name=name,
             api_key_env=api_key_env if mode.container else None,
         )
+        if argv_transform is not None:
+            argv = argv_transform(argv)
         server = Server(
             argv,
             model=options.model,
