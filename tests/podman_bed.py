@@ -61,7 +61,7 @@ class Bed:
         """Names of the ``ai.ramalama`` containers that exist (running or not)."""
         argv = ["ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}"]
         if name is not None:
-            argv[3:3] = ["--filter", f"name=^{name}$"]
+            argv[2:2] = ["--filter", f"name=^{name}$"]
         done = self.run(*argv)
         assert done.returncode == 0, done.stderr
         return done.stdout.split()
