@@ -47,6 +47,7 @@ def oci_model(
     wrapper.write_text(WRAPPER.format(podman=podman_bed.podman))
     wrapper.chmod(0o755)
     reference = f"localhost/ramalama-sdk-test-model:{os.getpid()}"
+    before = set(podman_bed.run("images", "--all", "--quiet", "--no-trunc").stdout.split())
     env = engine.child_env({"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
     done = subprocess.run(
         [
@@ -73,7 +74,12 @@ def oci_model(
     try:
         yield f"oci://{reference}"
     finally:
-        podman_bed.run("rmi", "--force", reference)
+        # ramalama makes REFERENCE a manifest list, over an image and its
+        # build stage: all three go.
+        podman_bed.run("manifest", "rm", reference)
+        made = set(podman_bed.run("images", "--all", "--quiet", "--no-trunc").stdout.split())
+        if made - before:
+            podman_bed.run("rmi", "--force", *sorted(made - before))
 
 
 def test_kube_manifest_mounts_the_model_image(oci_model: str, tmp_path: Path) -> None:
