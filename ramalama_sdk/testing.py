@@ -1,26 +1,35 @@
-"""Test helpers: a real, tiny GGUF model for smoke tests.
+"""Test helpers: a real, tiny GGUF model and a llama-server for smoke tests.
 
 ``tiny_model()`` writes a random-weights llama model that takes a fraction of
 a second to create and to load, so tests can run the whole stack (ramalama,
 llama-server, HTTP) on a CPU without downloading anything. Its replies are
 nonsense words; only their shape is meaningful.
 
+``setup()``, or ``python -m ramalama_sdk.testing setup``, finds a llama-server
+that serves on this CPU, or builds one from a pinned llama.cpp source (about
+10 minutes on 2 cores, cached), for hosts without a container engine.
+
 Needs the ``testing`` extra: ``pip install ramalama-sdk[testing]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import pathlib
+import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["tiny_model"]
+    from .server_binary import LlamaServer
+
+__all__ = ["setup", "tiny_model"]
 
 _FILE_NAME = "tiny-llama.gguf"
 
@@ -79,8 +88,23 @@ _CLOSERS = ('"', "}", "]")
 # reply ends: larger values let some seeds loop on one token until max_tokens.
 _OUTPUT_STD = 0.15
 
+# For quantized=True: which matrices get which type (rows of 64 or 128
+# values, a whole number of the 32-value blocks of all three).
+_QUANTIZE = {
+    "attn_q.weight": "Q4_0",
+    "attn_k.weight": "Q5_0",
+    "attn_v.weight": "Q8_0",
+    "attn_output.weight": "Q4_0",
+    "ffn_gate.weight": "Q5_0",
+    "ffn_up.weight": "Q8_0",
+    "ffn_down.weight": "Q4_0",
+    "output.weight": "Q8_0",
+}
 
-def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
+
+def tiny_model(
+    path: str | os.PathLike[str], *, seed: int = 0, quantized: bool = False
+) -> pathlib.Path:
     """Write a tiny random-weights llama GGUF model and return its absolute path.
 
     The model has 2 layers, 64-dimensional embeddings, an 800-token
@@ -88,6 +112,10 @@ def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
     and a ChatML chat template; it is under 1 MB and llama-server serves it,
     JSON-schema constrained replies included. The same ``seed`` always gives
     the same bytes.
+
+    ``quantized=True`` stores the layers' matrices as Q4_0, Q5_0 and Q8_0
+    (the rest stays F32): a model that exercises the quantized kernels,
+    which are the first to fail on a CPU a llama-server was not built for.
 
     If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it.
     The model is written to a temporary file beside the target and renamed
@@ -117,11 +145,12 @@ def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
 
     tokens, scores, types = _vocabulary()
     tensors = _weights(np.random.default_rng(seed), tokens, types)
+    quantize = _QUANTIZE if quantized else {}
 
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        _write(tmp_name, tokens, scores, types, tensors)
+        _write(tmp_name, tokens, scores, types, tensors, quantize)
         # mkstemp creates the file owner-only; a model is not a secret.
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
@@ -138,6 +167,7 @@ def _write(
     scores: list[float],
     types: list[int],
     tensors: dict[str, npt.NDArray[np.float32]],
+    quantize: dict[str, str],
 ) -> None:
     import gguf
 
@@ -152,7 +182,9 @@ def _write(
         writer.add_head_count_kv(_N_HEAD)
         writer.add_rope_dimension_count(_N_EMBD // _N_HEAD)
         writer.add_layer_norm_rms_eps(1e-5)
-        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+        writer.add_file_type(
+            gguf.LlamaFileType.MOSTLY_Q8_0 if quantize else gguf.LlamaFileType.ALL_F32
+        )
 
         writer.add_tokenizer_model("llama")
         writer.add_token_list(tokens)
@@ -172,7 +204,12 @@ def _write(
         writer.add_chat_template(_CHAT_TEMPLATE)
 
         for name, array in tensors.items():
-            writer.add_tensor(name, array)
+            qtype = next((q for suffix, q in quantize.items() if name.endswith(suffix)), None)
+            if qtype is None:
+                writer.add_tensor(name, array)
+            else:
+                kind = gguf.GGMLQuantizationType[qtype]
+                writer.add_tensor(name, gguf.quants.quantize(array, kind), raw_dtype=kind)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -247,3 +284,97 @@ def _weights(
         }
     tensors["output.weight"] = output
     return tensors
+
+
+def _to_stderr(line: str) -> None:
+    print(f"ramalama-sdk setup: {line}", file=sys.stderr, flush=True)
+
+
+def setup(
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    link: str | os.PathLike[str] | None = None,
+    force_build: bool | None = None,
+    progress: Callable[[str], None] | None = _to_stderr,
+) -> LlamaServer:
+    """Find or build a llama-server proven to serve on this machine.
+
+    Tries ``$LLAMA_SERVER``, then ``llama-server`` on PATH, then a build from
+    the pinned llama.cpp source for this CPU, cached under
+    ``~/.cache/ramalama-sdk`` (``force_build=True``, or
+    ``RAMALAMA_SDK_FORCE_BUILD=1``, goes straight to the build). Each is
+    used only after it has served a quantized tiny model here.
+
+    ``directory``: also write ``tiny_model()`` there. ``link``: make
+    ``LINK/llama-server`` point at the binary, so that ramalama finds it when
+    LINK is on PATH. ``progress`` gets a line per stage (stderr by default).
+    """
+    from .server_binary import find_or_build
+
+    server = find_or_build(force_build=force_build, progress=progress or (lambda line: None))
+    if link is not None:
+        _link(server.path, pathlib.Path(link))
+    if directory is not None:
+        target = pathlib.Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        tiny_model(target)
+    return server
+
+
+def _link(binary: pathlib.Path, directory: pathlib.Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    target = binary.resolve()
+    name = directory / "llama-server"
+    if name.resolve() == target:
+        return
+    # A new link under a temporary name, renamed over the old one: there is
+    # never a moment without a llama-server for a run that starts meanwhile.
+    tmp = directory / f".llama-server.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.symlink_to(target)
+    os.replace(tmp, name)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ramalama_sdk.testing",
+        description="Prepare this machine for smoke tests without a container engine.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    cmd = commands.add_parser(
+        "setup",
+        help="find or build a llama-server that serves on this CPU; print its path",
+        description=setup.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument("--dir", help="also write the tiny model into DIR and print its path")
+    cmd.add_argument("--link", metavar="DIR", help="link DIR/llama-server to the binary")
+    cmd.add_argument(
+        "--force-build", action="store_true", default=None, help="use the source build only"
+    )
+    cmd.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    args = parser.parse_args(argv)
+
+    from .server_binary import ProbeError
+    from .server_build import BuildError
+
+    try:
+        server = setup(
+            link=args.link,
+            force_build=args.force_build,
+            progress=None if args.quiet else _to_stderr,
+        )
+    except (BuildError, ProbeError, FileNotFoundError) as exc:
+        print(f"ramalama-sdk setup: error: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        _to_stderr(f"llama-server: {server.describe()}")
+    print(server.path)
+    if args.dir is not None:
+        print(tiny_model(pathlib.Path(args.dir).absolute() / _FILE_NAME))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
