@@ -8,6 +8,12 @@ matching built-in, so both ``except RamalamaError`` and, say,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .agent import ToolRun
+    from .parsing import ParseAttempt
+    from .types import ChatMessage
 
 
 def _with_log(message: str, log_tail: Sequence[str]) -> str:
@@ -162,7 +168,9 @@ class MaxRoundsError(RamalamaError, RuntimeError):
     ``tool_runs`` every tool call with its result.
     """
 
-    def __init__(self, message: str, *, messages: Sequence[object], tool_runs: Sequence[object]):
+    def __init__(
+        self, message: str, *, messages: Sequence[ChatMessage], tool_runs: Sequence[ToolRun]
+    ) -> None:
         super().__init__(message)
         self.messages = list(messages)
         self.tool_runs = list(tool_runs)
@@ -172,7 +180,7 @@ class ParseError(RamalamaError, ValueError):
     """``parse()`` got no reply that validates; ``attempts`` holds each raw
     reply with its validation error, the last one last."""
 
-    def __init__(self, message: str, *, attempts: Sequence[object] = ()) -> None:
+    def __init__(self, message: str, *, attempts: Sequence[ParseAttempt] = ()) -> None:
         super().__init__(message)
         self.attempts = list(attempts)
 

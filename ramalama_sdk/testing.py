@@ -38,6 +38,60 @@ _CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+# ChatML that also describes tools, writes tool calls as
+# <tool_call>{"name": ..., "arguments": ...}</tool_call> and answers from tools
+# as <tool_response>: the Hermes form, which llama-server's template analysis
+# recognises, so that replies come back with parsed tool_calls.
+_TOOLS_HEADER = (
+    "{% if tools %}<|im_start|>system\n"
+    "{% if messages[0].role == 'system' %}{{ messages[0].content }}\n\n{% endif %}"
+    "You may call these functions:\n<tools>\n"
+    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools>\n"
+    "To call one, answer with:\n<tool_call>\n"
+    '{"name": <function name>, "arguments": <arguments object>}\n</tool_call><|im_end|>\n'
+    "{% elif messages[0].role == 'system' %}"
+    "<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n"
+    "{% endif %}"
+)
+_TOOLS_MESSAGES = (
+    "{% for m in messages %}"
+    "{% if m.role == 'system' and loop.first %}"
+    "{% elif m.role == 'assistant' %}<|im_start|>assistant\n"
+    "{% if m.reasoning_content %}<think>\n{{ m.reasoning_content }}\n</think>\n\n"
+    "{% endif %}"
+    "{{ m.content or '' }}"
+    "{% for call in m.tool_calls or [] %}"
+    "{% if call.function %}{% set f = call.function %}{% else %}{% set f = call %}{% endif %}"
+    "{% if m.content or not loop.first %}\n{% endif %}"
+    '<tool_call>\n{"name": "{{ f.name }}", "arguments": '
+    "{% if f.arguments is string %}{{ f.arguments }}{% else %}{{ f.arguments | tojson }}"
+    "{% endif %}}\n</tool_call>"
+    "{% endfor %}<|im_end|>\n"
+    "{% elif m.role == 'tool' %}"
+    "<|im_start|>user\n<tool_response>\n{{ m.content }}\n</tool_response><|im_end|>\n"
+    "{% else %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+    "{% endif %}"
+    "{% endfor %}"
+)
+# Thinking opens in the generation prompt, as in recent thinking models;
+# enable_thinking=False closes it at once.
+_THINKING_PROMPT = (
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}"
+    "<think>\n\n</think>\n\n{% else %}<think>\n{% endif %}"
+    "{% endif %}"
+)
+_PLAIN_PROMPT = "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+
+
+def _chat_template(tools: bool, thinking: bool) -> str:
+    if not tools and not thinking:
+        return _CHAT_TEMPLATE
+    # The tools header without tools is ChatML's system message; the
+    # messages part renders reasoning and tool calls whenever history has them.
+    return _TOOLS_HEADER + _TOOLS_MESSAGES + (_THINKING_PROMPT if thinking else _PLAIN_PROMPT)
+
+
 # SentencePiece's mark for a space.
 _SPACE = "\u2581"
 
@@ -80,7 +134,9 @@ _CLOSERS = ('"', "}", "]")
 _OUTPUT_STD = 0.15
 
 
-def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
+def tiny_model(
+    path: str | os.PathLike[str], *, seed: int = 0, tools: bool = False, thinking: bool = False
+) -> pathlib.Path:
     """Write a tiny random-weights llama GGUF model and return its absolute path.
 
     The model has 2 layers, 64-dimensional embeddings, an 800-token
@@ -89,7 +145,19 @@ def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
     JSON-schema constrained replies included. The same ``seed`` always gives
     the same bytes.
 
-    If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it.
+    ``tools=True`` gives it a chat template that describes tools and writes
+    tool calls in the Hermes ``<tool_call>`` form: llama-server then returns
+    parsed ``tool_calls``, and with ``tool_choice="required"`` a grammar makes
+    even these random weights call a tool with arguments of the right types.
+    ``thinking=True`` gives it a template that opens ``<think>`` in the
+    generation prompt, as thinking models do: what it generates is
+    reasoning until ``</think>`` (llama-server can force that tag after N
+    tokens: ``extra_body={"thinking_budget_tokens": N}``), its answer after.
+
+    If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it
+    (``tiny-llama-tools.gguf``, ``tiny-llama-thinking.gguf`` or
+    ``tiny-llama-tools-thinking.gguf`` for the other templates: ramalama's
+    store tells models apart by file name).
     The model is written to a temporary file beside the target and renamed
     into place, so a partial model never appears at the target.
 
@@ -113,7 +181,8 @@ def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
 
     target = pathlib.Path(path).expanduser().absolute()
     if target.is_dir():
-        target = target / _FILE_NAME
+        suffix = "".join(f"-{n}" for n, on in (("tools", tools), ("thinking", thinking)) if on)
+        target = target / _FILE_NAME.replace(".gguf", f"{suffix}.gguf")
 
     tokens, scores, types = _vocabulary()
     tensors = _weights(np.random.default_rng(seed), tokens, types)
@@ -121,7 +190,7 @@ def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        _write(tmp_name, tokens, scores, types, tensors)
+        _write(tmp_name, tokens, scores, types, tensors, _chat_template(tools, thinking))
         # mkstemp creates the file owner-only; a model is not a secret.
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
@@ -138,6 +207,7 @@ def _write(
     scores: list[float],
     types: list[int],
     tensors: dict[str, npt.NDArray[np.float32]],
+    chat_template: str,
 ) -> None:
     import gguf
 
@@ -169,7 +239,7 @@ def _write(
         # "<|im_start|> assistant", the grammar rejects it and every
         # response_format request fails with 400 "Failed to initialize samplers".
         writer.add_add_space_prefix(False)
-        writer.add_chat_template(_CHAT_TEMPLATE)
+        writer.add_chat_template(chat_template)
 
         for name, array in tensors.items():
             writer.add_tensor(name, array)

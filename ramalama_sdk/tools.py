@@ -263,7 +263,10 @@ def _from_function(function: Callable[..., Any]) -> Tool:
     try:
         hints = typing.get_type_hints(function, include_extras=True)
     except Exception as exc:  # a forward reference that does not resolve
-        raise TypeError(f"tool {name!r}: cannot resolve its annotations ({exc})") from None
+        raise TypeError(
+            f"tool {name!r}: {_unresolved(function, signature)}cannot be resolved ({exc}); "
+            "define the types it uses at module level"
+        ) from None
     doc = parse_docstring(inspect.getdoc(function))
     definitions: dict[str, Any] = {}
     fields: list[tuple[str, str, bool]] = []
@@ -295,6 +298,19 @@ def _from_function(function: Callable[..., Any]) -> Tool:
         raise TypeError(f"tool {name!r}: its parameters cannot be expressed ({exc})") from None
     parameters.pop("description", None)
     return Tool(name, doc.description, parameters, function, arguments, tuple(fields))
+
+
+def _unresolved(function: Callable[..., Any], signature: inspect.Signature) -> str:
+    """Which parameter's annotation does not resolve, as "parameter 'x' ...: "."""
+    namespace = getattr(function, "__globals__", {})
+    for parameter in signature.parameters.values():
+        annotation = parameter.annotation
+        if isinstance(annotation, str):
+            try:
+                eval(annotation, namespace)
+            except Exception:
+                return f"parameter {parameter.name!r} is annotated {annotation!r}, which "
+    return "its annotations "
 
 
 def _check_annotation(tool: str, parameter: str, annotation: object) -> None:
