@@ -179,8 +179,9 @@ class RamalamaModel(BaseModel):
         """Send ``message`` after ``history`` (not modified) and return the reply.
 
         The reply is ``{"role": "assistant", "content": "..."}``. Options:
-        ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop`` and
-        ``response_format`` (a JSON schema dict or a pydantic model class).
+        ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
+        ``response_format`` (a JSON schema dict or a pydantic model class),
+        ``tools`` and the rest of ``ChatOptions``.
         """
         body = self._chat_body(message, history, options)
         return protocol.parse_chat_reply(self._post(protocol.CHAT_PATH, body))

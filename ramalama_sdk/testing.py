@@ -57,8 +57,7 @@ _TOOLS_MESSAGES = (
     "{% for m in messages %}"
     "{% if m.role == 'system' and loop.first %}"
     "{% elif m.role == 'assistant' %}<|im_start|>assistant\n"
-    "{% if m.reasoning_content %}<think>\n{{ m.reasoning_content }}\n</think>\n\n"
-    "{% endif %}"
+    "REASONING"
     "{{ m.content or '' }}"
     "{% for call in m.tool_calls or [] %}"
     "{% if call.function %}{% set f = call.function %}{% else %}{% set f = call %}{% endif %}"
@@ -84,12 +83,39 @@ _THINKING_PROMPT = (
 _PLAIN_PROMPT = "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 
 
+_REASONING = (
+    "{% if m.reasoning_content %}<think>\n{{ m.reasoning_content }}\n</think>\n\n{% endif %}"
+)
+# The text a tool call starts with (llama-server reads it from the template), a
+# token of its own in the tools model: a newline is otherwise a byte token.
+_TOOL_CALL = "<tool_call>\n"
+# The tools model: a reply either ends at once (an empty answer) or, where
+# a grammar forbids ending (tool_choice="required"), begins a tool call; both
+# stand far above every word. Calls in "auto" mode stay rare (a few percent).
+_TOOLS_EOS_BIAS = 3.2
+_TOOL_CALL_BIAS = 2.5
+# The thinking model never ends by itself: the end of its thinking, forced by
+# llama-server's reasoning budget, would otherwise often be followed by EOS.
+_THINKING_EOS_BIAS = -1.0
+
+
 def _chat_template(tools: bool, thinking: bool) -> str:
     if not tools and not thinking:
         return _CHAT_TEMPLATE
-    # The tools header without tools is ChatML's system message; the
-    # messages part renders reasoning and tool calls whenever history has them.
-    return _TOOLS_HEADER + _TOOLS_MESSAGES + (_THINKING_PROMPT if thinking else _PLAIN_PROMPT)
+    # The tools header without tools is ChatML's system message. Reasoning in
+    # the history is rendered only by the thinking template: llama-server
+    # reads a template's reasoning tags from how it renders them.
+    messages = _TOOLS_MESSAGES.replace("REASONING", _REASONING if thinking else "")
+    return _TOOLS_HEADER + messages + (_THINKING_PROMPT if thinking else _PLAIN_PROMPT)
+
+
+def _biases(tools: bool, thinking: bool) -> dict[str, float]:
+    """Per-token output biases of a variant, beyond the closers."""
+    if thinking:
+        return {_EOS: _THINKING_EOS_BIAS}
+    if tools:
+        return {_EOS: _TOOLS_EOS_BIAS, _TOOL_CALL: _TOOL_CALL_BIAS}
+    return {_EOS: _EOS_BIAS}
 
 
 # SentencePiece's mark for a space.
@@ -184,8 +210,9 @@ def tiny_model(
         suffix = "".join(f"-{n}" for n, on in (("tools", tools), ("thinking", thinking)) if on)
         target = target / _FILE_NAME.replace(".gguf", f"{suffix}.gguf")
 
-    tokens, scores, types = _vocabulary()
-    tensors = _weights(np.random.default_rng(seed), tokens, types)
+    tokens, scores, types = _vocabulary([_TOOL_CALL] if tools else [])
+    biases = _biases(tools, thinking)
+    tensors = _weights(np.random.default_rng(seed), tokens, types, biases)
 
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
@@ -250,7 +277,7 @@ def _write(
         writer.close()
 
 
-def _vocabulary() -> tuple[list[str], list[float], list[int]]:
+def _vocabulary(extra: list[str]) -> tuple[list[str], list[float], list[int]]:
     import gguf
 
     tokens = ["<unk>", _BOS, "</s>"]
@@ -268,6 +295,7 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
     pieces = dict.fromkeys([_SPACE] + [chr(c) for c in range(0x21, 0x7F)])
     for word in _WORDS.split():
         pieces.update(dict.fromkeys([_SPACE + word, word]))
+    pieces.update(dict.fromkeys(extra))  # a variant's own markers, whole
     tokens += list(pieces)
     types += [gguf.TokenType.NORMAL] * len(pieces)
 
@@ -278,7 +306,7 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
 
 
 def _weights(
-    rng: np.random.Generator, tokens: list[str], types: list[int]
+    rng: np.random.Generator, tokens: list[str], types: list[int], biases: dict[str, float]
 ) -> dict[str, npt.NDArray[np.float32]]:
     import gguf
     import numpy as np
@@ -297,9 +325,10 @@ def _weights(
     output = normal(n_vocab, _N_EMBD, std=_OUTPUT_STD)
     output[:, 0] = 0.0
     output[np.array(types) != int(gguf.TokenType.NORMAL), 0] = _SUPPRESS_BIAS
-    output[tokens.index(_EOS), 0] = _EOS_BIAS
     for piece in _CLOSERS:
         output[tokens.index(piece), 0] = _CLOSER_BIAS
+    for piece, bias in biases.items():
+        output[tokens.index(piece), 0] = bias
 
     # numpy shapes are (rows, cols); gguf stores them reversed, as ggml expects.
     tensors = {"token_embd.weight": embd, "output_norm.weight": ones(_N_EMBD)}
