@@ -16,13 +16,14 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from . import tools
+from .tools import ToolLike, tools_from
 
 if sys.version_info >= (3, 11):
     from typing import TypedDict
 else:
     from typing_extensions import TypedDict
 
+TOOL_CHOICES = ("auto", "required", "none")
 ToolChoice = Literal["auto", "required", "none"] | str
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"] | str
 
@@ -72,7 +73,7 @@ class ChatOptions(ActOptions, total=False):
     of ``ActOptions``.
     """
 
-    tools: Sequence[tools.ToolLike] | None
+    tools: Sequence[ToolLike] | None
     response_format: Mapping[str, Any] | type[Any] | None
 
 
@@ -132,9 +133,53 @@ def _word(name: str, value: object) -> str:
     return value
 
 
+def check_tools(name: str, value: object) -> list[dict[str, Any]]:
+    """The ``tools`` option as the server takes it."""
+    tools = tools_from(value)
+    if not tools:
+        raise ValueError(f"{name} must not be empty (leave it out for no tools)")
+    return [tool.schema() for tool in tools]
+
+
+def check_tool_choice(name: str, value: object) -> str:
+    """``"auto"``, ``"required"``, ``"none"`` or the name of one tool."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be 'auto', 'required', 'none' or a tool's name")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def apply_tool_choice(options: dict[str, object]) -> None:
+    """Resolve ``tool_choice=<a tool's name>`` in checked options, in place.
+
+    llama-server takes only "auto", "none" and "required"; choosing one tool
+    is the same as offering only that tool and requiring a call, which every
+    server understands.
+    """
+    choice = options.get("tool_choice")
+    tools = options.get("tools")
+    if choice is None:
+        return
+    if tools is None:
+        raise ValueError("tool_choice needs tools")
+    if choice in TOOL_CHOICES:
+        return
+    assert isinstance(tools, list)
+    chosen = [t for t in tools if t["function"]["name"] == choice]
+    if not chosen:
+        names = ", ".join(t["function"]["name"] for t in tools)
+        raise ValueError(
+            f"tool_choice {choice!r} is neither 'auto', 'required', 'none' nor a tool "
+            f"(tools: {names})"
+        )
+    options["tools"] = chosen
+    options["tool_choice"] = "required"
+
+
 CHECKS: dict[str, Callable[[str, object], object]] = {
-    "tools": tools.check_tools,
-    "tool_choice": tools.check_tool_choice,
+    "tools": check_tools,
+    "tool_choice": check_tool_choice,
     "parallel_tool_calls": _flag,
     "top_k": lambda n, v: _integer(n, v, 0),
     "min_p": lambda n, v: _number(n, v, 0.0, 1.0),
@@ -163,7 +208,7 @@ def finish(checked: dict[str, object]) -> dict[str, object]:
         raise ValueError("top_logprobs needs logprobs=True")
     if "parallel_tool_calls" in checked and "tools" not in checked:
         raise ValueError("parallel_tool_calls needs tools")
-    tools.apply_tool_choice(checked)
+    apply_tool_choice(checked)
     return checked
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ParseError, ReplyCutOffError
 from .protocol import check_history, check_message, check_options
+from .tools import readable_error
 from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def parse_steps(
         try:
             return model.model_validate_json(reply)
         except pydantic.ValidationError as exc:
-            error = _readable(exc)
+            error = readable_error(exc)
         attempts.append(ParseAttempt(reply, error))
         conversation += [
             ChatMessage(role="assistant", content=reply),
@@ -108,14 +109,6 @@ def parse_steps(
         f"{attempts[-1].error} (each reply and error is in .attempts)",
         attempts=attempts,
     )
-
-
-def _readable(error: pydantic.ValidationError) -> str:
-    parts = []
-    for problem in error.errors(include_url=False):
-        where = ".".join(str(p) for p in problem["loc"])
-        parts.append(f"{where}: {problem['msg']}" if where else problem["msg"])
-    return "; ".join(parts)
 
 
 def drive_parse(

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     import pydantic
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-TOOL_CHOICES = ("auto", "required", "none")
 
 
 class ToolArgumentsError(ValueError):
@@ -75,7 +74,7 @@ class Tool:
         try:
             checked = self._arguments.model_validate(dict(arguments))
         except pydantic.ValidationError as exc:
-            raise ToolArgumentsError(_readable(exc)) from None
+            raise ToolArgumentsError(readable_error(exc)) from None
         if not self._fields:  # the tool is the pydantic class itself
             return [checked], {}
         args: list[Any] = []
@@ -130,50 +129,6 @@ def tools_from(values: object) -> list[Tool]:
             raise ValueError(f"two tools are named {tool.name!r}")
         seen.add(tool.name)
     return tools
-
-
-def check_tools(name: str, value: object) -> list[dict[str, Any]]:
-    """The ``tools`` option as the server takes it."""
-    tools = tools_from(value)
-    if not tools:
-        raise ValueError(f"{name} must not be empty (leave it out for no tools)")
-    return [tool.schema() for tool in tools]
-
-
-def check_tool_choice(name: str, value: object) -> str:
-    """``"auto"``, ``"required"``, ``"none"`` or the name of one tool."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be 'auto', 'required', 'none' or a tool's name")
-    if not value:
-        raise ValueError(f"{name} must not be empty")
-    return value
-
-
-def apply_tool_choice(options: dict[str, object]) -> None:
-    """Resolve ``tool_choice=<a tool's name>`` in checked options, in place.
-
-    llama-server takes only "auto", "none" and "required"; choosing one tool
-    is the same as offering only that tool and requiring a call, which every
-    server understands.
-    """
-    choice = options.get("tool_choice")
-    tools = options.get("tools")
-    if choice is None:
-        return
-    if tools is None:
-        raise ValueError("tool_choice needs tools")
-    if choice in TOOL_CHOICES:
-        return
-    assert isinstance(tools, list)
-    chosen = [t for t in tools if t["function"]["name"] == choice]
-    if not chosen:
-        names = ", ".join(t["function"]["name"] for t in tools)
-        raise ValueError(
-            f"tool_choice {choice!r} is neither 'auto', 'required', 'none' nor a tool "
-            f"(tools: {names})"
-        )
-    options["tools"] = chosen
-    options["tool_choice"] = "required"
 
 
 def tool_result_text(value: object) -> str:
@@ -359,7 +314,7 @@ def _strip_titles(schema: Any) -> Any:
     return schema
 
 
-def _readable(error: pydantic.ValidationError) -> str:
+def readable_error(error: pydantic.ValidationError) -> str:
     """A validation error in a line per problem, the way a model can use it."""
     lines = []
     for problem in error.errors(include_url=False):
