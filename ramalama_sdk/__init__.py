@@ -23,28 +23,49 @@ from .errors import (
     DownloadError,
     GenerateError,
     GenerateTimeoutError,
+    JinjaRequiredError,
+    MaxRoundsError,
     ModelNotFoundError,
+    ParseError,
     RamalamaError,
     RamalamaNotInstalledError,
+    ReplyCutOffError,
     ServerNotRunningError,
     ServerStartError,
     ServerTimeoutError,
 )
-from .types import ChatMessage, Completion, Usage
+from .types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob, Usage
 
 if TYPE_CHECKING:
+    from .agent import ActResult, ToolRun
     from .async_model import AsyncRamalamaModel
+    from .chat_options import ActOptions, ChatOptions, GenerationOptions
     from .conversation import AsyncConversation, Conversation
     from .deploy import LocalModelWarning
     from .management import ModelInfo, list_models, remove
+    from .parsing import ParseAttempt
     from .progress import ProgressCallback
+    from .replies import ThinkingCutOffWarning
+    from .streaming import StreamEvent
     from .streams import AsyncChatStream, ChatStream
     from .sync_model import RamalamaModel
+    from .tools import Tool, ToolArgumentsError, tool_from
 
 # Imported on first use: requests, aiohttp, asyncio and psutil together cost
 # more than 100 ms, which a program that only imports the package (a CLI's
 # --help, a test collection) should not pay.
 _LAZY = {
+    "ActResult": "agent",
+    "ToolRun": "agent",
+    "ActOptions": "chat_options",
+    "ChatOptions": "chat_options",
+    "GenerationOptions": "chat_options",
+    "ParseAttempt": "parsing",
+    "ThinkingCutOffWarning": "replies",
+    "StreamEvent": "streaming",
+    "Tool": "tools",
+    "ToolArgumentsError": "tools",
+    "tool_from": "tools",
     "AsyncRamalamaModel": "async_model",
     "AsyncConversation": "conversation",
     "Conversation": "conversation",
@@ -78,10 +99,13 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "ActOptions",
+    "ActResult",
     "AsyncChatStream",
     "AsyncConversation",
     "AsyncRamalamaModel",
     "ChatMessage",
+    "ChatOptions",
     "ChatStream",
     "CommandError",
     "Completion",
@@ -89,18 +113,34 @@ __all__ = [
     "DownloadError",
     "GenerateError",
     "GenerateTimeoutError",
+    "GenerationOptions",
+    "JinjaRequiredError",
     "LocalModelWarning",
+    "MaxRoundsError",
     "ModelInfo",
     "ModelNotFoundError",
+    "ParseAttempt",
+    "ParseError",
     "ProgressCallback",
     "RamalamaError",
     "RamalamaModel",
     "RamalamaNotInstalledError",
+    "ReplyCutOffError",
     "ServerNotRunningError",
     "ServerStartError",
     "ServerTimeoutError",
+    "StreamEvent",
+    "ThinkingCutOffWarning",
+    "TokenLogprob",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolCallDict",
+    "ToolRun",
+    "TopLogprob",
     "Usage",
     "__version__",
     "list_models",
     "remove",
+    "tool_from",
 ]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import deploy, protocol
+from . import agent, deploy, parsing, protocol
 from .base import AUTO, Auto, BaseModel
 from .conversation import AsyncConversation
 from .errors import RamalamaError
@@ -29,9 +29,15 @@ from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
     import aiohttp
+    import pydantic
+    from typing_extensions import Unpack
+
+    from .chat_options import ActOptions, ChatOptions, GenerationOptions
+    from .tools import ToolLike
 
 CONNECT_TIMEOUT = 5.0
 T = TypeVar("T")
+M = TypeVar("M", bound="pydantic.BaseModel")
 _EXIT_POLL = 0.02
 
 
@@ -139,19 +145,66 @@ class AsyncRamalamaModel(BaseModel):
             await asyncio.to_thread(server.stop)
 
     async def chat(
-        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply."""
         body = self._chat_body(message, history, options)
         return protocol.parse_chat_reply(await self._send("POST", protocol.CHAT_PATH, body))
 
-    async def complete(self, messages: list[ChatMessage], **options: Any) -> Completion:
-        """Send a whole conversation; return message, finish reason, usage, timings."""
+    async def complete(
+        self, messages: list[ChatMessage], **options: Unpack[ChatOptions]
+    ) -> Completion:
+        """Send a whole conversation; return message, finish reason, usage, timings,
+        tool calls, reasoning and logprobs."""
+        return await self._complete(messages, options)
+
+    async def _complete(
+        self, messages: list[ChatMessage], options: Mapping[str, Any]
+    ) -> Completion:
         body = self._complete_body(messages, options)
         return protocol.parse_completion(await self._send("POST", protocol.CHAT_PATH, body))
 
+    async def act(
+        self,
+        prompt: str | list[ChatMessage],
+        tools: Sequence[ToolLike],
+        *,
+        history: list[ChatMessage] | None = None,
+        max_rounds: int = 10,
+        on_message: agent.MessageCallback | None = None,
+        raise_tool_errors: bool = False,
+        **options: Unpack[ActOptions],
+    ) -> agent.ActResult:
+        """``RamalamaModel.act()`` with awaits: coroutine tools are awaited, plain
+        functions run in worker threads, and the calls of one reply run
+        concurrently."""
+        steps = agent.start(
+            prompt, history, tools, max_rounds, on_message, raise_tool_errors, options
+        )
+        return await agent.drive_async(steps, self._complete)
+
+    async def parse(
+        self,
+        prompt: str | list[ChatMessage],
+        model: type[M],
+        *,
+        history: list[ChatMessage] | None = None,
+        retries: int = 0,
+        **options: Unpack[GenerationOptions],
+    ) -> M:
+        """The reply as a validated pydantic instance; see ``RamalamaModel.parse()``."""
+        messages = parsing.prepare_parse(prompt, history, model, retries, options)
+        steps = parsing.parse_steps(messages, model, retries, options)
+        return await parsing.drive_parse_async(steps, self._complete)
+
     def stream(
-        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> AsyncChatStream:
         """Yield the reply's text as it is generated: ``async for delta in ...``."""
         return self._stream(self._chat_body(message, history, options, stream=True))

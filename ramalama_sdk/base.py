@@ -64,6 +64,7 @@ class BaseModel:
         api_key: str | bool | None = None,
         runtime: Runtime = "llama.cpp",
         runtime_args: Sequence[str] = (),
+        thinking: bool | None = None,
     ) -> None:
         self.options = ModelOptions(
             model=model,
@@ -81,6 +82,7 @@ class BaseModel:
             api_key=api_key,
             runtime=runtime,
             runtime_args=runtime_args,
+            thinking=thinking,
         )
         self._mode: Mode | None = None
         self._server: Server | None = None

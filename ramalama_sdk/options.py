@@ -73,6 +73,8 @@ class ModelOptions:
     runtime: Runtime = DEFAULT_RUNTIME
     # Passed to the inference server as they are, e.g. ("--parallel", "8").
     runtime_args: Sequence[str] = ()
+    # A thinking model thinks (True) or answers at once (False); None: its default.
+    thinking: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
@@ -128,6 +130,8 @@ class ModelOptions:
         if any("\0" in arg for arg in self.runtime_args):
             raise ValueError("runtime_args must not contain a NUL character")
         object.__setattr__(self, "runtime_args", tuple(self.runtime_args))
+        if self.thinking is not None and not isinstance(self.thinking, bool):
+            raise TypeError("thinking must be True, False or None")
         if self.runtime == "mlx" and isinstance(self.api_key, str):
             raise ValueError("runtime='mlx': its server (mlx_lm) cannot check an api_key")
 

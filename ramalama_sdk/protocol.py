@@ -12,7 +12,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from .errors import APIError
+from . import chat_options, replies
+from .errors import APIError, JinjaRequiredError
 from .types import ROLES, ChatMessage, Completion, Usage
 
 CHAT_PATH = "/chat/completions"
@@ -65,21 +66,28 @@ def check_history(history: object) -> list[ChatMessage]:
                 f"history[{index}] must be a dict with 'role' and 'content', "
                 f"not {type(item).__name__}"
             )
-        missing = {"role", "content"} - set(item)
+        calls = item.get("tool_calls") if item.get("role") == "assistant" else None
+        # An assistant message made only of tool calls may have no content.
+        required = {"role"} if calls else {"role", "content"}
+        missing = required - set(item)
         if missing:
             raise ValueError(f"history[{index}] lacks {', '.join(sorted(missing))}")
-        role, content = item["role"], item["content"]
+        role, content = item["role"], item.get("content")
         if role not in ROLES:
             raise ValueError(
                 f"history[{index}] has an unknown role {role!r} "
                 f"(use one of: {', '.join(sorted(ROLES))})"
             )
+        if content is None and calls:
+            content = ""
         if not isinstance(content, str):
             raise TypeError(
                 f"history[{index}]['content'] must be a str, not {type(content).__name__}"
             )
         _check_text(content, f"history[{index}]['content']")
-        checked.append(ChatMessage(role=role, content=content))
+        message = ChatMessage(role=role, content=content)
+        replies.check_message_extras(index, item, message)
+        checked.append(message)
     return checked
 
 
@@ -99,7 +107,7 @@ def check_options(options: Mapping[str, object]) -> dict[str, object]:
     >>> check_options({"temprature": 0})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: unknown option 'temprature' (known: max_tokens, ...)
+    TypeError: unknown option 'temprature' (known: cache_prompt, ...)
     """
     checked: dict[str, object] = {}
     for name, value in options.items():
@@ -109,7 +117,7 @@ def check_options(options: Mapping[str, object]) -> dict[str, object]:
             raise TypeError(f"unknown option {name!r} (known: {known})")
         if value is not None:
             checked[name] = check(name, value)
-    return checked
+    return chat_options.finish(checked)
 
 
 def _number(name: str, value: object, low: float, high: float = math.inf) -> float:
@@ -170,6 +178,7 @@ _OPTION_CHECKS: dict[str, Callable[[str, object], object]] = {
     "seed": lambda n, v: _integer(n, v, None),
     "stop": _stop,
     "response_format": _response_format,
+    **chat_options.CHECKS,
 }
 
 
@@ -192,6 +201,7 @@ def chat_body(
         # Usage arrives in the last event only when asked for.
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
+    chat_options.merge_extra_body(payload)
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -201,7 +211,9 @@ def parse_chat_reply(body: bytes | str) -> ChatMessage:
     >>> parse_chat_reply(b'{"choices":[{"message":{"role":"assistant","content":"Hi"}}]}')
     {'role': 'assistant', 'content': 'Hi'}
     """
-    return parse_completion(body).message
+    completion = parse_completion(body)
+    replies.warn_if_cut_off(completion)
+    return completion.message
 
 
 def parse_completion(body: bytes | str) -> Completion:
@@ -214,11 +226,16 @@ def parse_completion(body: bytes | str) -> Completion:
         raise APIError(f"unexpected reply from the server: {_preview(body)}", body=data) from None
     if not isinstance(content, str):
         raise APIError(f"unexpected reply content: {_preview(body)}", body=data)
+    calls = replies.parse_tool_calls(choice["message"].get("tool_calls"))
+    reasoning = replies.parse_reasoning(choice["message"])
     return Completion(
-        message=ChatMessage(role="assistant", content=content),
+        message=replies.assistant_message(content, calls, reasoning),
         finish_reason=choice.get("finish_reason"),
         usage=parse_usage(data.get("usage")),
         timings=parse_timings(data.get("timings")),
+        tool_calls=calls,
+        reasoning=reasoning,
+        logprobs=replies.parse_logprobs(choice.get("logprobs")),
     )
 
 
@@ -280,6 +297,13 @@ def api_error(status: int, body: bytes | str) -> APIError:
                 message = text if not isinstance(kind, str) else f"{text} ({kind})"
         elif isinstance(error, str):
             message = error
+    if message is not None and "requires --jinja flag" in message:
+        return JinjaRequiredError(
+            f"{message}: this server cannot take tools; serve the model with "
+            "runtime_args=['--jinja'] (llama-server)",
+            status=status,
+            body=data,
+        )
     return APIError(message or _preview(body), status=status, body=data)
 
 

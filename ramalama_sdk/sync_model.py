@@ -6,16 +6,16 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import deploy, protocol
+from . import agent, deploy, parsing, protocol
 from .base import AUTO, Auto, BaseModel
 from .connections import ConnectionPerThread, TransportFailure
 from .conversation import Conversation
@@ -27,6 +27,13 @@ from .steps import Launch, Probe, Sleep, Spawn, Step, Stop
 from .streams import ChatStream, DoneHook
 from .types import ChatMessage, Completion
 
+if TYPE_CHECKING:
+    import pydantic
+    from typing_extensions import Unpack
+
+    from .chat_options import ActOptions, ChatOptions, GenerationOptions
+    from .tools import ToolLike
+
 CONNECT_TIMEOUT = 5.0
 # RETRY_NOTE, why a request is sent once more after a connection error and
 # why a stream asks for a connection of its own: llama-server closes a
@@ -34,6 +41,7 @@ CONNECT_TIMEOUT = 5.0
 # reply although it announced keep-alive. Reusing such a connection fails
 # before the server has read anything, and a new connection succeeds.
 T = TypeVar("T")
+M = TypeVar("M", bound="pydantic.BaseModel")
 
 
 class RamalamaModel(BaseModel):
@@ -163,24 +171,80 @@ class RamalamaModel(BaseModel):
             server.stop()
 
     def chat(
-        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply.
 
         The reply is ``{"role": "assistant", "content": "..."}``. Options:
-        ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop`` and
-        ``response_format`` (a JSON schema dict or a pydantic model class).
+        ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
+        ``response_format`` (a JSON schema dict or a pydantic model class),
+        ``tools`` and the rest of ``ChatOptions``.
         """
         body = self._chat_body(message, history, options)
         return protocol.parse_chat_reply(self._post(protocol.CHAT_PATH, body))
 
-    def complete(self, messages: list[ChatMessage], **options: Any) -> Completion:
-        """Send a whole conversation; return message, finish reason, usage, timings."""
+    def complete(self, messages: list[ChatMessage], **options: Unpack[ChatOptions]) -> Completion:
+        """Send a whole conversation; return message, finish reason, usage, timings,
+        tool calls, reasoning and logprobs."""
+        return self._complete(messages, options)
+
+    def _complete(self, messages: list[ChatMessage], options: Mapping[str, Any]) -> Completion:
         body = self._complete_body(messages, options)
         return protocol.parse_completion(self._post(protocol.CHAT_PATH, body))
 
+    def act(
+        self,
+        prompt: str | list[ChatMessage],
+        tools: Sequence[ToolLike],
+        *,
+        history: list[ChatMessage] | None = None,
+        max_rounds: int = 10,
+        on_message: agent.MessageCallback | None = None,
+        raise_tool_errors: bool = False,
+        **options: Unpack[ActOptions],
+    ) -> agent.ActResult:
+        """Let the model call ``tools`` (plain functions) until it answers.
+
+            result = model.act("Weather in Paris?", [get_weather, get_time])
+            print(result.content, result.tool_runs)
+
+        Each round sends the conversation, runs every tool call of the reply
+        with its arguments converted to the annotated types, and sends the
+        results back; it ends when a reply calls no tool. See the README.
+        """
+        steps = agent.start(
+            prompt, history, tools, max_rounds, on_message, raise_tool_errors, options
+        )
+        return agent.drive(steps, self._complete)
+
+    def parse(
+        self,
+        prompt: str | list[ChatMessage],
+        model: type[M],
+        *,
+        history: list[ChatMessage] | None = None,
+        retries: int = 0,
+        **options: Unpack[GenerationOptions],
+    ) -> M:
+        """The reply as a validated instance of the pydantic class ``model``.
+
+            city = model.parse("Name a large city.", City, retries=2)
+
+        ``retries=N`` asks again up to N times, showing the model its reply's
+        validation error; ParseError (with every reply) if none validates.
+        """
+        messages = parsing.prepare_parse(prompt, history, model, retries, options)
+        steps = parsing.parse_steps(messages, model, retries, options)
+        return parsing.drive_parse(steps, self._complete)
+
     def stream(
-        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> ChatStream:
         """Yield the reply's text as it is generated.
 
