@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from .errors import APIError
+from .refusals import classify
 from .types import ROLES, ChatMessage, Completion, Usage
 
 CHAT_PATH = "/chat/completions"
@@ -280,7 +281,7 @@ def api_error(status: int, body: bytes | str) -> APIError:
                 message = text if not isinstance(kind, str) else f"{text} ({kind})"
         elif isinstance(error, str):
             message = error
-    return APIError(message or _preview(body), status=status, body=data)
+    return classify(status, message or _preview(body), data)
 
 
 def _load_json(body: bytes | str) -> dict[str, Any]:
