@@ -20,26 +20,35 @@ from .errors import (
     APIError,
     APITimeoutError,
     CommandError,
+    ContextLengthError,
     DownloadError,
     GenerateError,
     GenerateTimeoutError,
     ModelNotFoundError,
+    NoChatTemplateWarning,
     RamalamaError,
     RamalamaNotInstalledError,
     ServerNotRunningError,
     ServerStartError,
     ServerTimeoutError,
+    UnsupportedError,
 )
 from .types import ChatMessage, Completion, Usage
 
 if TYPE_CHECKING:
     from .async_model import AsyncRamalamaModel
+    from .completions import TextCompletion
     from .conversation import AsyncConversation, Conversation
     from .deploy import LocalModelWarning
+    from .embeddings import RankedDocument
+    from .images import ContentPart
+    from .info import ModelDetails
+    from .inspection import inspect
     from .management import ModelInfo, list_models, remove
     from .progress import ProgressCallback
     from .streams import AsyncChatStream, ChatStream
     from .sync_model import RamalamaModel
+    from .text_streams import AsyncTextStream, TextStream
 
 # Imported on first use: requests, aiohttp, asyncio and psutil together cost
 # more than 100 ms, which a program that only imports the package (a CLI's
@@ -56,6 +65,13 @@ _LAZY = {
     "AsyncChatStream": "streams",
     "ChatStream": "streams",
     "RamalamaModel": "sync_model",
+    "TextCompletion": "completions",
+    "RankedDocument": "embeddings",
+    "ContentPart": "images",
+    "ModelDetails": "info",
+    "inspect": "inspection",
+    "AsyncTextStream": "text_streams",
+    "TextStream": "text_streams",
 }
 
 
@@ -81,26 +97,36 @@ __all__ = [
     "AsyncChatStream",
     "AsyncConversation",
     "AsyncRamalamaModel",
+    "AsyncTextStream",
     "ChatMessage",
     "ChatStream",
     "CommandError",
     "Completion",
+    "ContentPart",
+    "ContextLengthError",
     "Conversation",
     "DownloadError",
     "GenerateError",
     "GenerateTimeoutError",
     "LocalModelWarning",
+    "ModelDetails",
     "ModelInfo",
     "ModelNotFoundError",
+    "NoChatTemplateWarning",
     "ProgressCallback",
     "RamalamaError",
     "RamalamaModel",
     "RamalamaNotInstalledError",
+    "RankedDocument",
     "ServerNotRunningError",
     "ServerStartError",
     "ServerTimeoutError",
+    "TextCompletion",
+    "TextStream",
+    "UnsupportedError",
     "Usage",
     "__version__",
+    "inspect",
     "list_models",
     "remove",
 ]

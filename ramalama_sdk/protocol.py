@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from .errors import APIError
+from .images import check_parts
 from .refusals import classify
 from .types import ROLES, ChatMessage, Completion, Usage
 
@@ -75,9 +76,14 @@ def check_history(history: object) -> list[ChatMessage]:
                 f"history[{index}] has an unknown role {role!r} "
                 f"(use one of: {', '.join(sorted(ROLES))})"
             )
+        if isinstance(content, list):  # OpenAI content parts: text and images
+            parts = check_parts(content, f"history[{index}]['content']")
+            checked.append({"role": role, "content": parts})  # type: ignore[typeddict-item]
+            continue
         if not isinstance(content, str):
             raise TypeError(
-                f"history[{index}]['content'] must be a str, not {type(content).__name__}"
+                f"history[{index}]['content'] must be a str or a list of content "
+                f"parts, not {type(content).__name__}"
             )
         _check_text(content, f"history[{index}]['content']")
         checked.append(ChatMessage(role=role, content=content))

@@ -16,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import deploy, protocol
-from .base import AUTO, Auto, BaseModel
+from .base import AUTO, Auto
 from .connections import ConnectionPerThread, TransportFailure
 from .conversation import Conversation
 from .errors import RamalamaError
@@ -25,6 +25,8 @@ from .progress import ProgressCallback
 from .server import Server
 from .steps import Launch, Probe, Sleep, Spawn, Step, Stop
 from .streams import ChatStream, DoneHook
+from .sync_features import SyncFeatures
+from .text_streams import TextStream
 from .types import ChatMessage, Completion
 
 CONNECT_TIMEOUT = 5.0
@@ -36,7 +38,7 @@ CONNECT_TIMEOUT = 5.0
 T = TypeVar("T")
 
 
-class RamalamaModel(BaseModel):
+class RamalamaModel(SyncFeatures):
     """A local model, served by ``ramalama serve`` for as long as you need it.
 
         with RamalamaModel(model="tinyllama") as model:
@@ -172,11 +174,13 @@ class RamalamaModel(BaseModel):
         ``response_format`` (a JSON schema dict or a pydantic model class).
         """
         body = self._chat_body(message, history, options)
+        self._check_template()
         return protocol.parse_chat_reply(self._post(protocol.CHAT_PATH, body))
 
     def complete(self, messages: list[ChatMessage], **options: Any) -> Completion:
         """Send a whole conversation; return message, finish reason, usage, timings."""
         body = self._complete_body(messages, options)
+        self._check_template()
         return protocol.parse_completion(self._post(protocol.CHAT_PATH, body))
 
     def stream(
@@ -196,6 +200,7 @@ class RamalamaModel(BaseModel):
         return Conversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
+        self._check_template()
         return ChatStream(
             lambda: self._send("POST", protocol.CHAT_PATH, body, stream=True),
             self._stream_error,
@@ -203,6 +208,18 @@ class RamalamaModel(BaseModel):
         )
 
     # -- I/O -------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: bytes | None, *, root: bool = False) -> bytes:
+        if method == "POST" and not root:
+            return self._post(path, body or b"")
+        return self._send(method, path, body, root=root).content
+
+    def _open_text_stream(self, body: bytes) -> TextStream:
+        from .completions import COMPLETIONS_PATH
+
+        return TextStream(
+            lambda: self._send("POST", COMPLETIONS_PATH, body, stream=True), self._stream_error
+        )
 
     def _post(self, path: str, body: bytes) -> bytes:
         """POST a request that is answered in one piece; return the body."""
@@ -219,9 +236,15 @@ class RamalamaModel(BaseModel):
         return data
 
     def _send(
-        self, method: str, path: str, body: bytes | None, *, stream: bool = False
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        stream: bool = False,
+        root: bool = False,
     ) -> requests.Response:
-        url = self._endpoint() + path
+        url = (self._root_endpoint() if root else self._endpoint()) + path
         session = self._session
         if session is None:
             raise self._not_running()

@@ -80,7 +80,13 @@ _CLOSERS = ('"', "}", "]")
 _OUTPUT_STD = 0.15
 
 
-def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
+def tiny_model(
+    path: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    chat_template: bool = True,
+    pooling: str | None = None,
+) -> pathlib.Path:
     """Write a tiny random-weights llama GGUF model and return its absolute path.
 
     The model has 2 layers, 64-dimensional embeddings, an 800-token
@@ -88,6 +94,11 @@ def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
     and a ChatML chat template; it is under 1 MB and llama-server serves it,
     JSON-schema constrained replies included. The same ``seed`` always gives
     the same bytes.
+
+    ``chat_template=False`` leaves the template out, as in a base model
+    (which llama-server then chats with through a generic ChatML template).
+    ``pooling`` (``"mean"``, ``"cls"`` or ``"last"``) declares how the model
+    pools embeddings, as embedding models do; by default it declares none.
 
     If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it.
     The model is written to a temporary file beside the target and renamed
@@ -111,6 +122,8 @@ def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
             "pip install ramalama-sdk[testing] (or: pip install gguf numpy)"
         ) from exc
 
+    if pooling not in (None, "mean", "cls", "last"):
+        raise ValueError(f"pooling must be 'mean', 'cls', 'last' or None, not {pooling!r}")
     target = pathlib.Path(path).expanduser().absolute()
     if target.is_dir():
         target = target / _FILE_NAME
@@ -121,7 +134,7 @@ def tiny_model(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        _write(tmp_name, tokens, scores, types, tensors)
+        _write(tmp_name, tokens, scores, types, tensors, chat_template, pooling)
         # mkstemp creates the file owner-only; a model is not a secret.
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
@@ -138,6 +151,8 @@ def _write(
     scores: list[float],
     types: list[int],
     tensors: dict[str, npt.NDArray[np.float32]],
+    chat_template: bool = True,
+    pooling: str | None = None,
 ) -> None:
     import gguf
 
@@ -169,7 +184,10 @@ def _write(
         # "<|im_start|> assistant", the grammar rejects it and every
         # response_format request fails with 400 "Failed to initialize samplers".
         writer.add_add_space_prefix(False)
-        writer.add_chat_template(_CHAT_TEMPLATE)
+        if chat_template:
+            writer.add_chat_template(_CHAT_TEMPLATE)
+        if pooling is not None:
+            writer.add_pooling_type(gguf.PoolingType[pooling.upper()])
 
         for name, array in tensors.items():
             writer.add_tensor(name, array)
