@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["tiny_model"]
+from .tiny_vision import tiny_projector
+
+__all__ = ["tiny_model", "tiny_projector"]
 
 _FILE_NAME = "tiny-llama.gguf"
 

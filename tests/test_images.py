@@ -1,8 +1,9 @@
-"""Image input: checked and encoded here, refused clearly by a model without vision.
+"""Image input, end to end on the real server.
 
-The tiny test model has no vision projector (mmproj), so the real server's
-boundary is what these tests reach: the request shape it accepts (content
-parts in the history), and its refusal of images, mapped to UnsupportedError.
+The tiny model with the tiny vision projector (``testing.tiny_projector``,
+given to llama-server as ``--mmproj``) takes images for real: decoded,
+resized, encoded into 4 image tokens. Without the projector the server
+refuses images, and the SDK says so with UnsupportedError.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import pytest
 
 from ramalama_sdk import AsyncRamalamaModel, RamalamaModel, UnsupportedError
 from ramalama_sdk.images import check_parts, image_url, user_message
+from ramalama_sdk.testing import tiny_projector
+
+IMAGE_TOKENS = 4  # the tiny projector: 28x28 pixels in 14x14 patches
 
 
 def png(width: int = 2, height: int = 2) -> bytes:
@@ -122,3 +126,61 @@ async def test_async_image_input(model_uri: str) -> None:
             await chat.say("And this?", images=[png()])
         with pytest.raises(ValueError, match="not a PNG"):
             await served.chat("Hi", images=[b"nope"])
+
+
+@pytest.fixture(scope="module")
+def projector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_projector(tmp_path_factory.mktemp("vision"))
+
+
+@pytest.fixture(scope="module")
+def vision(model_uri: str, projector: Path) -> Iterator[RamalamaModel]:
+    with RamalamaModel(
+        model=model_uri, max_tokens=4, temp=0, runtime_args=["--mmproj", str(projector)]
+    ) as served:
+        yield served
+
+
+def test_a_vision_model_sees_the_image(vision: RamalamaModel, tmp_path: Path) -> None:
+    assert vision.info().vision is True
+    question: list[Any] = [{"role": "user", "content": "What is in the picture?"}]
+    text_only = vision.complete(question).usage.prompt_tokens
+    with_image = vision.complete(question, images=[png()])
+    assert with_image.usage.prompt_tokens == text_only + IMAGE_TOKENS
+    with_two = vision.complete(question, images=[png(), png(60, 30)])  # any size is resized
+    assert with_two.usage.prompt_tokens == text_only + 2 * IMAGE_TOKENS
+    path = tmp_path / "grey.png"
+    path.write_bytes(png(5, 7))
+    reply = vision.chat("What is in the picture?", images=[path])
+    assert reply["role"] == "assistant" and isinstance(reply["content"], str)
+    stream = vision.stream("And now?", images=[png()])
+    assert "".join(stream) == stream.text and stream.usage.prompt_tokens > IMAGE_TOKENS
+
+
+def test_a_conversation_keeps_its_images(vision: RamalamaModel) -> None:
+    chat = vision.conversation()
+    chat.say("What is it?", images=[png()])
+    first = chat.history[0]
+    assert first["role"] == "user" and isinstance(first["content"], list)
+    assert first["content"][1]["type"] == "image_url"
+    # The next turn sends the image again, with the history.
+    history_tokens = vision.complete([*chat.history, {"role": "user", "content": "Sure?"}])
+    plain = [{"role": "user", "content": "What is it?"}, chat.history[1]]
+    plain_tokens = vision.complete([*plain, {"role": "user", "content": "Sure?"}])
+    assert history_tokens.usage.prompt_tokens == plain_tokens.usage.prompt_tokens + IMAGE_TOKENS
+
+
+async def test_async_vision(model_uri: str, projector: Path) -> None:
+    async with AsyncRamalamaModel(
+        model=model_uri, max_tokens=4, runtime_args=["--mmproj", str(projector)]
+    ) as served:
+        assert (await served.info()).vision is True
+        question: list[Any] = [{"role": "user", "content": "What is it?"}]
+        text_only = (await served.complete(question)).usage.prompt_tokens
+        with_image = await served.complete(question, images=[png()])
+        assert with_image.usage.prompt_tokens == text_only + IMAGE_TOKENS
+        deltas = [d async for d in served.stream("What is it?", images=[png()])]
+        assert all(isinstance(d, str) for d in deltas)
+        chat = served.conversation()
+        await chat.say("What is it?", images=[png()])
+        assert isinstance(chat.history[0]["content"], list)
