@@ -99,6 +99,10 @@ def test_a_prompt_longer_than_the_context(model_uri: str) -> None:
         assert "256 tokens" in str(error) and f"{expected} tokens" in str(error)
         with pytest.raises(ContextLengthError):  # and as a text completion
             small.complete_text(LONG_TEXT)
+        with pytest.raises(ContextLengthError):  # and streamed
+            "".join(small.stream(LONG_TEXT))
+        with pytest.raises(ContextLengthError):
+            "".join(small.stream_text(LONG_TEXT))
         assert small.chat("Hi")["role"] == "assistant"  # the server is still fine
 
 
