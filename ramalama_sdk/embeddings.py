@@ -76,7 +76,7 @@ def check_texts(texts: object, what: str = "texts") -> list[str]:
     >>> check_texts(["a", ""])
     Traceback (most recent call last):
     ...
-    ValueError: texts[1] is empty: the server cannot embed an empty text
+    ValueError: texts[1] is empty: the server cannot take an empty text
     """
     items = [texts] if isinstance(texts, str) else texts
     if isinstance(items, (bytes, Mapping)) or not isinstance(items, Sequence):

@@ -200,12 +200,11 @@ class RamalamaModel(SyncFeatures):
         return Conversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
-        self._check_template()
-        return ChatStream(
-            lambda: self._send("POST", protocol.CHAT_PATH, body, stream=True),
-            self._stream_error,
-            on_done,
-        )
+        def open_response() -> requests.Response:
+            self._check_template()
+            return self._send("POST", protocol.CHAT_PATH, body, stream=True)
+
+        return ChatStream(open_response, self._stream_error, on_done)
 
     # -- I/O -------------------------------------------------------------
 
