@@ -63,10 +63,16 @@ def test_images_become_data_uris(tmp_path: Path) -> None:
     ]
 
 
-def test_pil_images_are_encoded_as_png() -> None:
+def test_pil_images_are_encoded_as_png(vision: RamalamaModel) -> None:
     image_module = pytest.importorskip("PIL.Image", reason="Pillow is not installed here")
-    uri = image_url(image_module.new("RGB", (3, 3), "red"))
+    picture = image_module.new("RGB", (3, 3), "red")
+    uri = image_url(picture)
     assert uri.startswith("data:image/png;base64,")
+    question: list[Any] = [{"role": "user", "content": "What colour?"}]
+    text_only = vision.complete(question).usage.prompt_tokens
+    assert vision.complete(question, images=[picture]).usage.prompt_tokens == (
+        text_only + IMAGE_TOKENS
+    )
 
 
 def test_bad_images_fail_before_sending(model: RamalamaModel, tmp_path: Path) -> None:
