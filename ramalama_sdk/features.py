@@ -99,3 +99,8 @@ def check_flags(**flags: object) -> None:
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise TypeError(f"{name} must be True or False")
+    if flags.get("numpy"):
+        try:
+            import numpy  # noqa: F401  (before anything is sent)
+        except ImportError:
+            raise ImportError("numpy=True needs numpy: pip install numpy") from None
