@@ -20,12 +20,14 @@ from .errors import (
     APIError,
     APITimeoutError,
     CommandError,
+    ContextLengthError,
     DownloadError,
     GenerateError,
     GenerateTimeoutError,
     JinjaRequiredError,
     MaxRoundsError,
     ModelNotFoundError,
+    NoChatTemplateWarning,
     ParseError,
     RamalamaError,
     RamalamaNotInstalledError,
@@ -33,6 +35,7 @@ from .errors import (
     ServerNotRunningError,
     ServerStartError,
     ServerTimeoutError,
+    UnsupportedError,
 )
 from .types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob, Usage
 
@@ -40,8 +43,13 @@ if TYPE_CHECKING:
     from .agent import ActResult, ToolRun
     from .async_model import AsyncRamalamaModel
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
+    from .completions import TextCompletion
     from .conversation import AsyncConversation, Conversation
     from .deploy import LocalModelWarning
+    from .embeddings import RankedDocument
+    from .images import ContentPart
+    from .info import ModelDetails
+    from .inspection import inspect
     from .management import ModelInfo, list_models, remove
     from .parsing import ParseAttempt
     from .progress import ProgressCallback
@@ -49,6 +57,7 @@ if TYPE_CHECKING:
     from .streaming import StreamEvent
     from .streams import AsyncChatStream, ChatStream
     from .sync_model import RamalamaModel
+    from .text_streams import AsyncTextStream, TextStream
     from .tools import Tool, ToolArgumentsError, tool_from
 
 # Imported on first use: requests, aiohttp, asyncio and psutil together cost
@@ -77,6 +86,13 @@ _LAZY = {
     "AsyncChatStream": "streams",
     "ChatStream": "streams",
     "RamalamaModel": "sync_model",
+    "TextCompletion": "completions",
+    "RankedDocument": "embeddings",
+    "ContentPart": "images",
+    "ModelDetails": "info",
+    "inspect": "inspection",
+    "AsyncTextStream": "text_streams",
+    "TextStream": "text_streams",
 }
 
 
@@ -104,11 +120,14 @@ __all__ = [
     "AsyncChatStream",
     "AsyncConversation",
     "AsyncRamalamaModel",
+    "AsyncTextStream",
     "ChatMessage",
     "ChatOptions",
     "ChatStream",
     "CommandError",
     "Completion",
+    "ContentPart",
+    "ContextLengthError",
     "Conversation",
     "DownloadError",
     "GenerateError",
@@ -117,19 +136,24 @@ __all__ = [
     "JinjaRequiredError",
     "LocalModelWarning",
     "MaxRoundsError",
+    "ModelDetails",
     "ModelInfo",
     "ModelNotFoundError",
+    "NoChatTemplateWarning",
     "ParseAttempt",
     "ParseError",
     "ProgressCallback",
     "RamalamaError",
     "RamalamaModel",
     "RamalamaNotInstalledError",
+    "RankedDocument",
     "ReplyCutOffError",
     "ServerNotRunningError",
     "ServerStartError",
     "ServerTimeoutError",
     "StreamEvent",
+    "TextCompletion",
+    "TextStream",
     "ThinkingCutOffWarning",
     "TokenLogprob",
     "Tool",
@@ -138,8 +162,10 @@ __all__ = [
     "ToolCallDict",
     "ToolRun",
     "TopLogprob",
+    "UnsupportedError",
     "Usage",
     "__version__",
+    "inspect",
     "list_models",
     "remove",
     "tool_from",

@@ -17,7 +17,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import agent, deploy, parsing, protocol
-from .base import AUTO, Auto, BaseModel
+from .async_features import AsyncFeatures
+from .base import AUTO, Auto
 from .conversation import AsyncConversation
 from .errors import RamalamaError
 from .process import spawn, stop_spawned
@@ -25,6 +26,7 @@ from .progress import ProgressCallback
 from .server import Server
 from .steps import Launch, Probe, Sleep, Spawn, Step, Stop
 from .streams import AsyncChatStream, DoneHook
+from .text_streams import AsyncTextStream
 from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ M = TypeVar("M", bound="pydantic.BaseModel")
 _EXIT_POLL = 0.02
 
 
-class AsyncRamalamaModel(BaseModel):
+class AsyncRamalamaModel(AsyncFeatures):
     """A local model served by ``ramalama serve``, for asyncio programs.
 
         async with AsyncRamalamaModel(model="tinyllama") as model:
@@ -152,6 +154,7 @@ class AsyncRamalamaModel(BaseModel):
     ) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply."""
         body = self._chat_body(message, history, options)
+        await self._check_template()
         return protocol.parse_chat_reply(await self._send("POST", protocol.CHAT_PATH, body))
 
     async def complete(
@@ -165,6 +168,7 @@ class AsyncRamalamaModel(BaseModel):
         self, messages: list[ChatMessage], options: Mapping[str, Any]
     ) -> Completion:
         body = self._complete_body(messages, options)
+        await self._check_template()
         return protocol.parse_completion(await self._send("POST", protocol.CHAT_PATH, body))
 
     async def act(
@@ -215,16 +219,32 @@ class AsyncRamalamaModel(BaseModel):
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> AsyncChatStream:
         async def open_response() -> aiohttp.ClientResponse:
+            await self._check_template()
             return await self._open("POST", protocol.CHAT_PATH, body, close=True)
 
         return AsyncChatStream(open_response, self._stream_error, on_done)
 
     # -- I/O -------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, body: bytes | None) -> bytes:
+    async def _call(
+        self, method: str, path: str, body: bytes | None, *, root: bool = False
+    ) -> bytes:
+        return await self._send(method, path, body, root=root)
+
+    def _open_text_stream(self, body: bytes) -> AsyncTextStream:
+        from .completions import COMPLETIONS_PATH
+
+        async def open_response() -> aiohttp.ClientResponse:
+            return await self._open("POST", COMPLETIONS_PATH, body, close=True)
+
+        return AsyncTextStream(open_response, self._stream_error)
+
+    async def _send(
+        self, method: str, path: str, body: bytes | None, *, root: bool = False
+    ) -> bytes:
         import aiohttp
 
-        response = await self._open(method, path, body)
+        response = await self._open(method, path, body, root=root)
         try:
             return await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -233,12 +253,12 @@ class AsyncRamalamaModel(BaseModel):
             response.release()
 
     async def _open(
-        self, method: str, path: str, body: bytes | None, *, close: bool = False
+        self, method: str, path: str, body: bytes | None, *, close: bool = False, root: bool = False
     ) -> aiohttp.ClientResponse:
         """Send a request; return the response once its status is 200."""
         import aiohttp
 
-        url = self._endpoint() + path
+        url = (self._root_endpoint() if root else self._endpoint()) + path
         session = self._session
         if session is None:
             raise self._not_running()

@@ -10,8 +10,9 @@ import enum
 import secrets
 import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import replace
 
-from . import commands, engine, protocol
+from . import commands, embeddings, engine, images, protocol
 from .commands import Mode
 from .errors import (
     APIConnectionError,
@@ -65,6 +66,9 @@ class BaseModel:
         runtime: Runtime = "llama.cpp",
         runtime_args: Sequence[str] = (),
         thinking: bool | None = None,
+        embedding: bool = False,
+        rerank: bool = False,
+        pooling: str | None = None,
     ) -> None:
         self.options = ModelOptions(
             model=model,
@@ -84,6 +88,9 @@ class BaseModel:
             runtime_args=runtime_args,
             thinking=thinking,
         )
+        extra = embeddings.serve_args(embedding, rerank, pooling, self.options.runtime)
+        if extra:  # llama-server's own flags, after the caller's
+            self.options = replace(self.options, runtime_args=(*self.options.runtime_args, *extra))
         self._mode: Mode | None = None
         self._server: Server | None = None
         self._attached_url: str | None = None
@@ -238,16 +245,22 @@ class BaseModel:
         stream: bool = False,
     ) -> bytes:
         """Check everything the user gave, before anything is sent."""
+        pictures, options = images.pop_images(options)
         messages = protocol.chat_messages(message, history)
+        if pictures is not None:
+            messages[-1] = images.user_message(messages[-1]["content"], pictures)
         checked = protocol.check_options(options)
         return protocol.chat_body(self.options.model, messages, checked, stream=stream)
 
     def _complete_body(
         self, messages: object, options: Mapping[str, object], *, stream: bool = False
     ) -> bytes:
+        pictures, options = images.pop_images(options)
         checked_messages = protocol.check_history(messages)
         if not checked_messages:
             raise ValueError("messages must hold at least one message")
+        if pictures is not None:
+            checked_messages[-1] = images.attach(checked_messages[-1], pictures)
         checked = protocol.check_options(options)
         return protocol.chat_body(self.options.model, checked_messages, checked, stream=stream)
 
@@ -259,6 +272,11 @@ class BaseModel:
         if server is None or not server.alive:
             raise self._not_running()
         return server.base_url
+
+    def _root_endpoint(self) -> str:
+        """The server's root (``/props``, ``/tokenize``), or ServerNotRunningError."""
+        endpoint = self._endpoint()
+        return endpoint[: -len("/v1")] if endpoint.endswith("/v1") else endpoint
 
     def _not_running(self) -> ServerNotRunningError:
         server = self._server

@@ -14,6 +14,8 @@ from typing import Any, cast
 
 from . import chat_options, replies
 from .errors import APIError, JinjaRequiredError
+from .images import check_parts
+from .refusals import classify
 from .types import ROLES, ChatMessage, Completion, Usage
 
 CHAT_PATH = "/chat/completions"
@@ -80,9 +82,14 @@ def check_history(history: object) -> list[ChatMessage]:
             )
         if content is None and calls:
             content = ""
+        if isinstance(content, list):  # OpenAI content parts: text and images
+            parts = check_parts(content, f"history[{index}]['content']")
+            checked.append({"role": role, "content": parts})  # type: ignore[typeddict-item]
+            continue
         if not isinstance(content, str):
             raise TypeError(
-                f"history[{index}]['content'] must be a str, not {type(content).__name__}"
+                f"history[{index}]['content'] must be a str or a list of content "
+                f"parts, not {type(content).__name__}"
             )
         _check_text(content, f"history[{index}]['content']")
         message = ChatMessage(role=role, content=content)
@@ -304,7 +311,7 @@ def api_error(status: int, body: bytes | str) -> APIError:
             status=status,
             body=data,
         )
-    return APIError(message or _preview(body), status=status, body=data)
+    return classify(status, message or _preview(body), data)
 
 
 def _load_json(body: bytes | str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import agent, deploy, parsing, protocol
-from .base import AUTO, Auto, BaseModel
+from .base import AUTO, Auto
 from .connections import ConnectionPerThread, TransportFailure
 from .conversation import Conversation
 from .errors import RamalamaError
@@ -25,6 +25,8 @@ from .progress import ProgressCallback
 from .server import Server
 from .steps import Launch, Probe, Sleep, Spawn, Step, Stop
 from .streams import ChatStream, DoneHook
+from .sync_features import SyncFeatures
+from .text_streams import TextStream
 from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
@@ -44,7 +46,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound="pydantic.BaseModel")
 
 
-class RamalamaModel(BaseModel):
+class RamalamaModel(SyncFeatures):
     """A local model, served by ``ramalama serve`` for as long as you need it.
 
         with RamalamaModel(model="tinyllama") as model:
@@ -184,6 +186,7 @@ class RamalamaModel(BaseModel):
         ``tools`` and the rest of ``ChatOptions``.
         """
         body = self._chat_body(message, history, options)
+        self._check_template()
         return protocol.parse_chat_reply(self._post(protocol.CHAT_PATH, body))
 
     def complete(self, messages: list[ChatMessage], **options: Unpack[ChatOptions]) -> Completion:
@@ -193,6 +196,7 @@ class RamalamaModel(BaseModel):
 
     def _complete(self, messages: list[ChatMessage], options: Mapping[str, Any]) -> Completion:
         body = self._complete_body(messages, options)
+        self._check_template()
         return protocol.parse_completion(self._post(protocol.CHAT_PATH, body))
 
     def act(
@@ -260,13 +264,25 @@ class RamalamaModel(BaseModel):
         return Conversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
-        return ChatStream(
-            lambda: self._send("POST", protocol.CHAT_PATH, body, stream=True),
-            self._stream_error,
-            on_done,
-        )
+        def open_response() -> requests.Response:
+            self._check_template()
+            return self._send("POST", protocol.CHAT_PATH, body, stream=True)
+
+        return ChatStream(open_response, self._stream_error, on_done)
 
     # -- I/O -------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: bytes | None, *, root: bool = False) -> bytes:
+        if method == "POST" and not root:
+            return self._post(path, body or b"")
+        return self._send(method, path, body, root=root).content
+
+    def _open_text_stream(self, body: bytes) -> TextStream:
+        from .completions import COMPLETIONS_PATH
+
+        return TextStream(
+            lambda: self._send("POST", COMPLETIONS_PATH, body, stream=True), self._stream_error
+        )
 
     def _post(self, path: str, body: bytes) -> bytes:
         """POST a request that is answered in one piece; return the body."""
@@ -283,9 +299,15 @@ class RamalamaModel(BaseModel):
         return data
 
     def _send(
-        self, method: str, path: str, body: bytes | None, *, stream: bool = False
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        stream: bool = False,
+        root: bool = False,
     ) -> requests.Response:
-        url = self._endpoint() + path
+        url = (self._root_endpoint() if root else self._endpoint()) + path
         session = self._session
         if session is None:
             raise self._not_running()

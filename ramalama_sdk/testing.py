@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 from .stack_setup import setup
+from .tiny_vision import tiny_projector
 
-__all__ = ["setup", "tiny_model"]
+__all__ = ["setup", "tiny_model", "tiny_projector"]
 
 _FILE_NAME = "tiny-llama.gguf"
 
@@ -187,6 +188,8 @@ def tiny_model(
     tools: bool = False,
     thinking: bool = False,
     quantized: bool = False,
+    chat_template: bool = True,
+    pooling: str | None = None,
 ) -> pathlib.Path:
     """Write a tiny random-weights llama GGUF model and return its absolute path.
 
@@ -208,6 +211,11 @@ def tiny_model(
     ``quantized=True`` stores the layers' matrices as Q4_0, Q5_0 and Q8_0
     (the rest stays F32): a model that exercises the quantized kernels,
     which are the first to fail on a CPU a llama-server was not built for.
+
+    ``chat_template=False`` leaves the template out, as in a base model
+    (which llama-server then chats with through a generic ChatML template).
+    ``pooling`` (``"mean"``, ``"cls"`` or ``"last"``) declares how the model
+    pools embeddings, as embedding models do; by default it declares none.
 
     If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it
     (``tiny-llama-tools.gguf``, ``tiny-llama-thinking.gguf`` or
@@ -234,6 +242,8 @@ def tiny_model(
             "pip install ramalama-sdk[testing] (or: pip install gguf numpy)"
         ) from exc
 
+    if pooling not in (None, "mean", "cls", "last"):
+        raise ValueError(f"pooling must be 'mean', 'cls', 'last' or None, not {pooling!r}")
     target = pathlib.Path(path).expanduser().absolute()
     if target.is_dir():
         chosen = (("tools", tools), ("thinking", thinking), ("quantized", quantized))
@@ -248,7 +258,10 @@ def tiny_model(
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        _write(tmp_name, tokens, scores, types, tensors, _chat_template(tools, thinking), quantize)
+        _write(
+            tmp_name, tokens, scores, types, tensors,
+            _chat_template(tools, thinking) if chat_template else None, quantize, pooling,
+        )  # fmt: skip
         # mkstemp creates the file owner-only; a model is not a secret.
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
@@ -265,8 +278,9 @@ def _write(
     scores: list[float],
     types: list[int],
     tensors: dict[str, npt.NDArray[np.float32]],
-    chat_template: str,
+    chat_template: str | None,
     quantize: dict[str, str],
+    pooling: str | None,
 ) -> None:
     import gguf
 
@@ -300,7 +314,10 @@ def _write(
         # "<|im_start|> assistant", the grammar rejects it and every
         # response_format request fails with 400 "Failed to initialize samplers".
         writer.add_add_space_prefix(False)
-        writer.add_chat_template(chat_template)
+        if chat_template is not None:
+            writer.add_chat_template(chat_template)
+        if pooling is not None:
+            writer.add_pooling_type(gguf.PoolingType[pooling.upper()])
 
         for name, array in tensors.items():
             qtype = next((q for suffix, q in quantize.items() if name.endswith(suffix)), None)
