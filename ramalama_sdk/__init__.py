@@ -20,10 +20,12 @@ from .errors import (
     APIError,
     APITimeoutError,
     CommandError,
+    ContainerEngineError,
     ContextLengthError,
     DownloadError,
     GenerateError,
     GenerateTimeoutError,
+    ImagePullError,
     JinjaRequiredError,
     MaxRoundsError,
     ModelNotFoundError,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from .parsing import ParseAttempt
     from .progress import ProgressCallback
     from .replies import ThinkingCutOffWarning
+    from .router_models import AsyncRamalamaRouter, RamalamaRouter
     from .streaming import StreamEvent
     from .streams import AsyncChatStream, ChatStream
     from .sync_model import RamalamaModel
@@ -83,6 +86,8 @@ _LAZY = {
     "list_models": "management",
     "remove": "management",
     "ProgressCallback": "progress",
+    "AsyncRamalamaRouter": "router_models",
+    "RamalamaRouter": "router_models",
     "AsyncChatStream": "streams",
     "ChatStream": "streams",
     "RamalamaModel": "sync_model",
@@ -120,12 +125,14 @@ __all__ = [
     "AsyncChatStream",
     "AsyncConversation",
     "AsyncRamalamaModel",
+    "AsyncRamalamaRouter",
     "AsyncTextStream",
     "ChatMessage",
     "ChatOptions",
     "ChatStream",
     "CommandError",
     "Completion",
+    "ContainerEngineError",
     "ContentPart",
     "ContextLengthError",
     "Conversation",
@@ -133,6 +140,7 @@ __all__ = [
     "GenerateError",
     "GenerateTimeoutError",
     "GenerationOptions",
+    "ImagePullError",
     "JinjaRequiredError",
     "LocalModelWarning",
     "MaxRoundsError",
@@ -146,6 +154,7 @@ __all__ = [
     "RamalamaError",
     "RamalamaModel",
     "RamalamaNotInstalledError",
+    "RamalamaRouter",
     "RankedDocument",
     "ReplyCutOffError",
     "ServerNotRunningError",

@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 
-from . import commands, embeddings, engine, images, protocol
+from . import commands, embeddings, engine, images, protocol, server_image
 from .commands import Mode
 from .errors import (
     APIConnectionError,
@@ -189,7 +189,10 @@ class BaseModel:
         pull = commands.pull_argv(ramalama, model, mode)
         rm = commands.rm_argv(ramalama, [model], mode, ignore=True) if force else None
         callback = default_reporter(model) if progress is AUTO else progress
-        return download_steps(model, pull, rm, self._env(), progress=callback)
+        steps = download_steps(model, pull, rm, self._env(), progress=callback)
+        if mode.container:  # the server image first, outside serve()'s timeout
+            return server_image.with_image(self.options, mode, ramalama, self._env(), steps)
+        return steps
 
     def _start_steps(self, mode: Mode, ramalama: str) -> Generator[Step, object, Server]:
         """The start-up steps, with a new API key for this server."""
@@ -245,16 +248,18 @@ class BaseModel:
         stream: bool = False,
     ) -> bytes:
         """Check everything the user gave, before anything is sent."""
+        target, options = self._target(options)
         pictures, options = images.pop_images(options)
         messages = protocol.chat_messages(message, history)
         if pictures is not None:
             messages[-1] = images.user_message(messages[-1]["content"], pictures)
         checked = protocol.check_options(options)
-        return protocol.chat_body(self.options.model, messages, checked, stream=stream)
+        return protocol.chat_body(target, messages, checked, stream=stream)
 
     def _complete_body(
         self, messages: object, options: Mapping[str, object], *, stream: bool = False
     ) -> bytes:
+        target, options = self._target(options)
         pictures, options = images.pop_images(options)
         checked_messages = protocol.check_history(messages)
         if not checked_messages:
@@ -262,7 +267,11 @@ class BaseModel:
         if pictures is not None:
             checked_messages[-1] = images.attach(checked_messages[-1], pictures)
         checked = protocol.check_options(options)
-        return protocol.chat_body(self.options.model, checked_messages, checked, stream=stream)
+        return protocol.chat_body(target, checked_messages, checked, stream=stream)
+
+    def _target(self, options: Mapping[str, object]) -> tuple[str, Mapping[str, object]]:
+        """The model a request names, and the options left; a router picks per call."""
+        return self.options.model, options
 
     def _endpoint(self) -> str:
         """Where to send requests, or ServerNotRunningError."""

@@ -233,3 +233,59 @@ class NoChatTemplateWarning(UserWarning):
     markers such as ``<|im_end|>``. A base model is better used through
     ``complete_text()``.
     """
+
+
+class ImagePullError(ServerStartError):
+    """Container mode: the server's container image could not be pulled.
+
+    The model is not at fault. ``image`` names the image; choose another
+    with ``base_image=...``, or serve without containers (``container=False``).
+    """
+
+    def __init__(
+        self,
+        image: str,
+        detail: str,
+        *,
+        model: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            f"the container image {image!r} could not be pulled ({detail}); choose "
+            "another with base_image=..., or serve without containers with container=False",
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            log_tail=log_tail,
+        )
+        self.image = image
+
+
+class ContainerEngineError(ServerStartError):
+    """Container mode: the engine answers but could not run the server's container.
+
+    ``engine`` names it; ``container=False`` serves on the host instead.
+    """
+
+    def __init__(
+        self,
+        engine: str,
+        detail: str,
+        *,
+        model: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            f"{engine} could not run the server's container ({detail}); fix the engine "
+            "(its settings are in containers.conf) or serve without containers with "
+            "container=False",
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            log_tail=log_tail,
+        )
+        self.engine = engine

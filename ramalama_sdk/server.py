@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from . import commands, engine, failures
 from .commands import Mode
@@ -21,6 +22,7 @@ from .errors import ServerTimeoutError
 from .options import ModelOptions
 from .process import LogFile, free_port, spawn, stop_group
 from .steps import Probe, Sleep, Spawn, Step, Stop
+from .watchdog import Watchdog, remove
 
 # Between health probes: small models are ready within a second, where every
 # millisecond of polling delay shows; a large one loads for longer, where a
@@ -92,6 +94,8 @@ class Server:
         self.popen: subprocess.Popen[bytes] | None = None
         self._spawning: concurrent.futures.Future[subprocess.Popen[bytes]] | None = None
         self._stopped = False
+        # A container runs outside ramalama's process group: see watchdog.py.
+        self.watchdog: Watchdog | None = None
 
     @property
     def exit_code(self) -> int | None:
@@ -104,8 +108,14 @@ class Server:
 
     def start(self, env: dict[str, str]) -> concurrent.futures.Future[subprocess.Popen[bytes]]:
         """Spawn the child; ``popen`` is set as soon as it exists."""
+        if self.mode.container and self.name is not None:
+            executable = shutil.which(self.mode.engine or "podman", path=engine.child_path())
+            if executable is not None:  # armed before any container can exist
+                self.watchdog = Watchdog(executable, self.name)
         future = spawn(self.argv, env=env, stdout=self.log.handle, stderr=self.log.handle)
         self._spawning = future
+        if self.watchdog is not None:
+            future.add_done_callback(_tell_group(self.watchdog))
         return future
 
     def stop(self) -> None:
@@ -122,10 +132,14 @@ class Server:
                 except Exception:
                     self.popen = None
             if self.popen is not None:
-                if self.mode.container and self.name is not None:
+                if self.watchdog is not None:
+                    remove(self.watchdog.engine, self.watchdog.name)
+                elif self.mode.container and self.name is not None:
                     self._stop_container()
                 stop_group(self.popen)
         finally:
+            if self.watchdog is not None:
+                self.watchdog.disarm()
             self.log.close()
 
     def _stop_container(self) -> None:
@@ -144,12 +158,29 @@ class Server:
             pass  # the process group is stopped next in any case
 
 
+def _tell_group(
+    dog: Watchdog,
+) -> Callable[[concurrent.futures.Future[subprocess.Popen[bytes]]], None]:
+    def tell(future: concurrent.futures.Future[subprocess.Popen[bytes]]) -> None:
+        if future.exception() is None:
+            dog.tell_group(future.result().pid)  # the group leader: start_new_session
+
+    return tell
+
+
 def start_steps(
-    options: ModelOptions, mode: Mode, ramalama: str, *, api_key_env: str | None = None
+    options: ModelOptions,
+    mode: Mode,
+    ramalama: str,
+    *,
+    api_key_env: str | None = None,
+    argv_transform: Callable[[list[str]], list[str]] | None = None,
 ) -> Generator[Step, object, Server]:
     """The steps of one ``serve()``; returns the ready server or raises.
 
-    Every server spawned here is stopped again before an error leaves.
+    ``argv_transform`` rewrites the serve command line (router mode serves
+    several models). Every server spawned here is stopped again before an
+    error leaves.
     """
     started = time.monotonic()
     deadline = started + options.timeout
@@ -165,6 +196,8 @@ def start_steps(
             name=name,
             api_key_env=api_key_env if mode.container else None,
         )
+        if argv_transform is not None:
+            argv = argv_transform(argv)
         server = Server(
             argv,
             model=options.model,

@@ -2,7 +2,9 @@
 
 Every ramalama call of the suite uses a private store in a temp dir, and runs
 without a container engine (``RAMALAMA_CONTAINER=false``, which the SDK reads
-the way ramalama does); tests of the container path say so and use a fake.
+the way ramalama does). Container tests ask for it explicitly
+(``container=True``): on real podman through the ``podman_bed`` fixture, and
+for docker, which no daemon here runs, with stand-ins that say so.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from ramalama_sdk import engine
 from ramalama_sdk.server_binary import LlamaServer, ProbeError, find_or_build
 from ramalama_sdk.server_build import cpu_level
 from ramalama_sdk.testing import tiny_model
+
+# The container test bed (podman and its image): fixture podman_bed.
+pytest_plugins = ["podman_bed"]
 
 _SERVER: LlamaServer | None = None
 
