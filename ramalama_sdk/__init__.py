@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .deploy import LocalModelWarning
     from .management import ModelInfo, list_models, remove
     from .progress import ProgressCallback
+    from .registry import running, stop_all
     from .streams import AsyncChatStream, ChatStream
     from .sync_model import RamalamaModel
 
@@ -56,6 +57,8 @@ _LAZY = {
     "AsyncChatStream": "streams",
     "ChatStream": "streams",
     "RamalamaModel": "sync_model",
+    "running": "registry",
+    "stop_all": "registry",
 }
 
 
@@ -103,4 +106,6 @@ __all__ = [
     "__version__",
     "list_models",
     "remove",
+    "running",
+    "stop_all",
 ]
