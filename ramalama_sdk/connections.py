@@ -71,7 +71,8 @@ class ConnectionPool:
         """Send once, and once more on a new connection if a kept-alive one
         turned out closed before the server read anything."""
         for attempt in (1, 2):
-            connection, fresh = self._acquire()
+            # The retry takes a new connection: other idle ones may be as stale.
+            connection, fresh = self._acquire(reuse=attempt == 1)
             reusable = False
             try:
                 try:
@@ -121,13 +122,13 @@ class ConnectionPool:
                 except OSError:
                     pass
 
-    def _acquire(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _acquire(self, *, reuse: bool) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
             if self._pid != os.getpid():
                 self._forget_inherited()
             if self._closed:
                 raise TransportFailure(OSError("the model was stopped"))
-            if self._idle:
+            if reuse and self._idle:
                 connection = self._idle.pop()
                 self._busy.add(connection)
                 return connection, False
