@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from .management import ModelInfo, list_models, remove
     from .parsing import ParseAttempt
     from .progress import ProgressCallback
+    from .registry import running, stop_all
     from .replies import ThinkingCutOffWarning
     from .router_models import AsyncRamalamaRouter, RamalamaRouter
     from .streaming import StreamEvent
@@ -98,6 +99,8 @@ _LAZY = {
     "inspect": "inspection",
     "AsyncTextStream": "text_streams",
     "TextStream": "text_streams",
+    "running": "registry",
+    "stop_all": "registry",
 }
 
 
@@ -177,5 +180,7 @@ __all__ = [
     "inspect",
     "list_models",
     "remove",
+    "running",
+    "stop_all",
     "tool_from",
 ]

@@ -130,17 +130,21 @@ def check_options(options: Mapping[str, object]) -> dict[str, object]:
 def _number(name: str, value: object, low: float, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not math.isfinite(value):  # JSON has no inf nor NaN
+        raise ValueError(f"{name} must be a finite number, not {value}")
     if not low <= value <= high:
         limit = f"between {low:g} and {high:g}" if high < math.inf else f">= {low:g}"
         raise ValueError(f"{name} must be {limit}, not {value}")
     return value
 
 
-def _integer(name: str, value: object, low: int | None) -> int:
+def _integer(name: str, value: object, low: int | None, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, not {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, not {value}")
     return value
 
 
@@ -172,7 +176,7 @@ def _response_format(name: str, value: object) -> dict[str, object]:
     if fmt.get("type") in ("json_object", "json_schema", "text"):
         return fmt  # already an OpenAI response_format
     try:
-        json.dumps(fmt)
+        json.dumps(fmt, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} is not a JSON schema: {exc}") from None
     return {"type": "json_schema", "json_schema": {"name": "response", "schema": fmt}}
@@ -181,7 +185,8 @@ def _response_format(name: str, value: object) -> dict[str, object]:
 _OPTION_CHECKS: dict[str, Callable[[str, object], object]] = {
     "temperature": lambda n, v: _number(n, v, 0.0),
     "top_p": lambda n, v: _number(n, v, 0.0, 1.0),
-    "max_tokens": lambda n, v: _integer(n, v, 1),
+    # llama-server reads both as 32-bit integers (n_predict, seed).
+    "max_tokens": lambda n, v: _integer(n, v, 1, 2**31 - 1),
     "seed": lambda n, v: _integer(n, v, None),
     "stop": _stop,
     "response_format": _response_format,
@@ -209,7 +214,11 @@ def chat_body(
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     chat_options.merge_extra_body(payload)
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:  # inf or NaN in a schema given as an OpenAI response_format
+        raise ValueError(f"the request cannot be sent as JSON: {exc}") from None
+    return text.encode()
 
 
 def parse_chat_reply(body: bytes | str) -> ChatMessage:

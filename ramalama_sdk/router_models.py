@@ -21,10 +21,11 @@ import requests
 
 from . import protocol
 from .async_model import AsyncRamalamaModel
+from .base import CONNECT_TIMEOUT
 from .errors import RamalamaError, ServerStartError, ServerTimeoutError
 from .router import RouterCore, model_states
 from .streams import AsyncChatStream, ChatStream
-from .sync_model import CONNECT_TIMEOUT, RamalamaModel
+from .sync_model import RamalamaModel
 from .types import ChatMessage
 
 _POLL = 0.05
