@@ -8,6 +8,12 @@ matching built-in, so both ``except RamalamaError`` and, say,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .agent import ToolRun
+    from .parsing import ParseAttempt
+    from .types import ChatMessage
 
 
 def _with_log(message: str, log_tail: Sequence[str]) -> str:
@@ -144,6 +150,89 @@ class APIConnectionError(APIError, ConnectionError):
 
 class APITimeoutError(APIConnectionError, TimeoutError):
     """The server did not answer a request within its timeout."""
+
+
+class JinjaRequiredError(APIError):
+    """The server renders chat templates without Jinja, so it refuses tools.
+
+    llama-server answers ``tools param requires --jinja flag`` when started
+    with ``--no-jinja`` (or, in builds older than late 2025, without
+    ``--jinja``). Serve with ``runtime_args=["--jinja"]``.
+    """
+
+
+class MaxRoundsError(RamalamaError, RuntimeError):
+    """``act()`` reached ``max_rounds`` and the model still called tools.
+
+    ``messages`` is the transcript so far (valid history to continue from);
+    ``tool_runs`` every tool call with its result.
+    """
+
+    def __init__(
+        self, message: str, *, messages: Sequence[ChatMessage], tool_runs: Sequence[ToolRun]
+    ) -> None:
+        super().__init__(message)
+        self.messages = list(messages)
+        self.tool_runs = list(tool_runs)
+
+
+class ParseError(RamalamaError, ValueError):
+    """``parse()`` got no reply that validates; ``attempts`` holds each raw
+    reply with its validation error, the last one last."""
+
+    def __init__(self, message: str, *, attempts: Sequence[ParseAttempt] = ()) -> None:
+        super().__init__(message)
+        self.attempts = list(attempts)
+
+
+class ReplyCutOffError(ParseError):
+    """The reply ended at ``max_tokens`` before it was complete (so it is not
+    valid JSON, or not an answer at all): raise ``max_tokens``."""
+
+
+class ContextLengthError(APIError, ValueError):
+    """A prompt or input is longer than the server can take.
+
+    ``prompt_tokens`` is its length in tokens and ``limit`` the most the
+    server takes (``limit_kind`` says which limit: ``"context"``, the context
+    window of one slot, or ``"batch"``, the batch that an embedding or rerank
+    input must fit in). Either may be None when the server did not say.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prompt_tokens: int | None,
+        limit: int | None,
+        limit_kind: str = "context",
+        status: int | None = None,
+        body: object = None,
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.prompt_tokens = prompt_tokens
+        self.limit = limit
+        self.limit_kind = limit_kind
+
+    @property
+    def context_size(self) -> int | None:
+        """The context size in tokens, when the context was the limit hit."""
+        return self.limit if self.limit_kind == "context" else None
+
+
+class UnsupportedError(APIError, NotImplementedError):
+    """The served model or server cannot do what was asked: embeddings from a
+    server not started for them, images for a model without vision, ..."""
+
+
+class NoChatTemplateWarning(UserWarning):
+    """``chat()`` on a model whose GGUF has no chat template.
+
+    The server then wraps the messages in a generic template (ChatML) that
+    the model never learnt, and replies tend to echo the prompt or leak
+    markers such as ``<|im_end|>``. A base model is better used through
+    ``complete_text()``.
+    """
 
 
 class ImagePullError(ServerStartError):

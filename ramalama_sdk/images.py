@@ -1,118 +1,181 @@
-"""Container mode: the server image is part of ``download()``.
+"""Images for vision models, as OpenAI ``image_url`` content parts. Pure.
 
-ramalama pulls its server image inside ``serve``, where a first pull of a
-large image would count against the readiness timeout. So in container mode
-``download()`` first makes sure the image is present: it asks ramalama which
-image it would use (``ramalama info``) unless ``base_image`` says, asks the
-engine whether that image exists, and pulls it only if not. A failed pull is
-an ImagePullError naming the image, never a model download failure.
+Every image the caller gives (a file path, bytes, a PIL image) is sent inline
+as a base64 ``data:`` URI, so nothing depends on the server seeing the
+caller's files (in a container or on another machine it cannot); ``http(s)``
+and ``data:`` URLs are passed as they are.
+
+    >>> message = user_message("What is this?", [b"\\x89PNG\\r\\n\\x1a\\n..."])
+    >>> message["content"][1]["image_url"]["url"][:30]
+    'data:image/png;base64,iVBORw0K'
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections.abc import Generator
+import base64
+import io
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypedDict, Union
 
-from . import commands, engine
-from .commands import Mode
-from .containers import pull_failure
-from .errors import ImagePullError, RamalamaError
-from .options import DEFAULT_RUNTIME, ModelOptions
-from .pull import run_steps
-from .steps import Step
+from .types import ChatMessage
 
 
-def info_argv(ramalama: str, mode: Mode, runtime: str) -> list[str]:
-    """``ramalama info``, which names the image ramalama would serve with.
+class ImageURL(TypedDict):
+    url: str
 
-    >>> info_argv("ramalama", Mode(True, "podman"), "llama.cpp")
-    ['ramalama', '--container', '--engine', 'podman', 'info']
-    >>> info_argv("ramalama", Mode(True), "vllm")
-    ['ramalama', '--container', '--runtime', 'vllm', 'info']
+
+class TextPart(TypedDict):
+    """``{"type": "text", "text": "..."}``"""
+
+    type: Literal["text"]
+    text: str
+
+
+class ImagePart(TypedDict):
+    """``{"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}``"""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ContentPart = TextPart | ImagePart
+"""One part of a message whose content is a list (OpenAI's content parts)."""
+
+ImageInput = Union[str, "os.PathLike[str]", bytes, Any]
+"""A path, the bytes of an image file, an http(s)/data URL, or a PIL image."""
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+_URL_PREFIXES = ("http://", "https://", "data:")
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+
+def image_type(data: bytes) -> str | None:
+    """The MIME type of an image file's bytes, from its signature.
+
+    >>> image_type(b"\\xff\\xd8\\xff\\xe0rest"), image_type(b"text")
+    ('image/jpeg', None)
     """
-    runtime_flags = ["--runtime", runtime] if runtime != DEFAULT_RUNTIME else []
-    return [ramalama, *commands.global_flags(mode), *runtime_flags, "info"]
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for signature, mime in _SIGNATURES:
+        if data.startswith(signature):
+            return mime
+    return None
 
 
-def image_of(info_output: str) -> str | None:
-    """The ``Image`` that ``ramalama info`` reports.
-
-    >>> image_of('{"Engine": {"Name": "podman"}, "Image": "quay.io/ramalama/ramalama:0.25"}')
-    'quay.io/ramalama/ramalama:0.25'
-    >>> image_of("not json") is None
-    True
-    """
-    try:
-        image = json.loads(info_output).get("Image")
-    except (ValueError, AttributeError):
-        return None
-    return image if isinstance(image, str) and image else None
+def data_uri(data: bytes, where: str = "image") -> str:
+    """``data:MIME;base64,...`` for the bytes of an image file, checked."""
+    mime = image_type(data)
+    if mime is None:
+        raise ValueError(f"{where} is not a PNG, JPEG, GIF, WebP or BMP image")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def exists_argv(engine_path: str, image: str) -> list[str]:
-    """The command that exits 0 when ``image`` is present (podman and docker).
-
-    >>> exists_argv("podman", "localhost/x:1")
-    ['podman', 'image', 'inspect', '--format', '{{.Id}}', 'localhost/x:1']
-    """
-    return [engine_path, "image", "inspect", "--format", "{{.Id}}", image]
-
-
-def pull_argv(engine_path: str, image: str) -> list[str]:
-    """``ENGINE pull IMAGE``.
-
-    >>> pull_argv("podman", "quay.io/ramalama/ramalama:0.25")
-    ['podman', 'pull', 'quay.io/ramalama/ramalama:0.25']
-    """
-    return [engine_path, "pull", image]
-
-
-def image_steps(
-    options: ModelOptions, mode: Mode, ramalama: str, env: dict[str, str]
-) -> Generator[Step, object, str | None]:
-    """Make sure the server image is present; return it (None: nothing to check)."""
-    if not mode.container:
-        return None
-    executable = shutil.which(mode.engine or "podman", path=engine.child_path(env))
-    if executable is None:
-        return None  # no engine to ask: ramalama reports that itself
-    image = options.base_image
-    if image is None:
-        info = info_argv(ramalama, mode, options.runtime)
-        code, output = yield from run_steps(info, env, lines=100_000)  # all of the JSON
-        image = image_of(output) if code == 0 else None
-        if image is None:
-            raise RamalamaError(f"'ramalama info' did not name a server image: {output[-300:]}")
-    code, _ = yield from run_steps(exists_argv(executable, image), env)
-    if code == 0:
+def image_url(image: object, where: str = "image") -> str:
+    """The URL that carries ``image`` to the server (read and checked here)."""
+    if isinstance(image, str) and image.startswith(_URL_PREFIXES):
         return image
-    code, output = yield from run_steps(pull_argv(executable, image), env)
-    if code != 0:
-        found = pull_failure(f"{output}\nFailed to pull image {image}")
-        reason = found[1] if found is not None else "the engine could not pull it"
-        raise ImagePullError(
-            image,
-            reason,
-            model=options.model,
-            command=pull_argv(executable, image),
-            exit_code=code,
-            log_tail=output.splitlines()[-10:],
-        )
-    return image
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return data_uri(bytes(image), where)
+    if isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        try:
+            size = os.path.getsize(path)
+            if size > MAX_IMAGE_BYTES:
+                raise ValueError(f"{where} ({path}) is larger than {MAX_IMAGE_BYTES} bytes")
+            with open(path, "rb") as file:
+                return data_uri(file.read(), f"{where} ({path})")
+        except OSError as exc:
+            raise FileNotFoundError(f"{where}: cannot read {path!r}: {exc.strerror}") from None
+    if _is_pil_image(image):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")  # type: ignore[attr-defined]
+        return data_uri(buffer.getvalue(), where)
+    raise TypeError(
+        f"{where} must be a path, bytes, an http(s)/data URL or a PIL image, "
+        f"not {type(image).__name__}"
+    )
 
 
-def with_image(
-    options: ModelOptions,
-    mode: Mode,
-    ramalama: str,
-    env: dict[str, str],
-    then: Generator[Step, object, None],
-) -> Generator[Step, object, None]:
-    """The image's steps, then ``then`` (the model's pull)."""
-    try:
-        yield from image_steps(options, mode, ramalama, env)
-    except BaseException:
-        then.close()
-        raise
-    yield from then
+def _is_pil_image(value: object) -> bool:
+    return type(value).__module__.startswith("PIL.") and callable(getattr(value, "save", None))
+
+
+def check_images(images: object) -> list[str]:
+    """The URLs of a non-empty list of images, each read and checked."""
+    if isinstance(images, (str, bytes, os.PathLike)) or _is_pil_image(images):
+        raise TypeError("images must be a list, e.g. images=['photo.png']")
+    if not isinstance(images, Sequence) or not images:
+        raise TypeError("images must be a non-empty list of images")
+    return [image_url(image, f"images[{i}]") for i, image in enumerate(images)]
+
+
+def user_message(text: str, images: object) -> ChatMessage:
+    """A user message whose content is the text, then the images."""
+    parts: list[ContentPart] = [TextPart(type="text", text=text)]
+    parts += [ImagePart(type="image_url", image_url=ImageURL(url=u)) for u in check_images(images)]
+    return {"role": "user", "content": parts}  # type: ignore[typeddict-item]
+
+
+def check_parts(content: Sequence[object], where: str) -> list[ContentPart]:
+    """A copy of a content-part list, each part checked.
+
+    >>> check_parts([{"type": "text", "text": "Hi"}], "content")
+    [{'type': 'text', 'text': 'Hi'}]
+    >>> check_parts([{"type": "audio"}], "content")
+    Traceback (most recent call last):
+    ...
+    ValueError: content[0] has an unknown type 'audio' (use 'text' or 'image_url')
+    """
+    checked: list[ContentPart] = []
+    for index, part in enumerate(content):
+        at = f"{where}[{index}]"
+        if not isinstance(part, Mapping):
+            raise TypeError(f"{at} must be a dict, not {type(part).__name__}")
+        kind = part.get("type")
+        if kind == "text":
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise TypeError(f"{at}['text'] must be a str")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"{at}['text'] is not valid Unicode text: {exc.reason}") from None
+            checked.append(TextPart(type="text", text=text))
+        elif kind == "image_url":
+            url = part.get("image_url")
+            url = url.get("url") if isinstance(url, Mapping) else url
+            if not isinstance(url, str) or not url:
+                raise TypeError(f"{at}['image_url'] must be {{'url': '...'}}")
+            checked.append(ImagePart(type="image_url", image_url=ImageURL(url=url)))
+        else:
+            raise ValueError(f"{at} has an unknown type {kind!r} (use 'text' or 'image_url')")
+    if not checked:
+        raise ValueError(f"{where} must hold at least one part")
+    return checked
+
+
+def pop_images(options: Mapping[str, object]) -> tuple[object, dict[str, object]]:
+    """``images`` taken out of a call's options: (images or None, the rest)."""
+    rest = dict(options)
+    return rest.pop("images", None), rest
+
+
+def attach(message: ChatMessage, images: object) -> ChatMessage:
+    """The last message of ``complete()`` with the images added; it must be
+    the user's."""
+    if message["role"] != "user":
+        raise ValueError("images go with a user message: the last message is not one")
+    content: object = message["content"]
+    if isinstance(content, str):
+        return user_message(content, images)
+    parts: list[object] = list(content) if isinstance(content, list) else []
+    parts += [ImagePart(type="image_url", image_url=ImageURL(url=u)) for u in check_images(images)]
+    return {"role": "user", "content": parts}  # type: ignore[typeddict-item]

@@ -20,7 +20,7 @@ import re
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
-from . import commands, protocol
+from . import commands
 from .base import API_KEY_ENVS, AUTO, BaseModel
 from .commands import Mode
 from .errors import APIError, RamalamaError
@@ -159,34 +159,11 @@ class RouterCore(BaseModel):
                 return name
         return router_id
 
-    def _chat_body(
-        self,
-        message: object,
-        history: object,
-        options: Mapping[str, object],
-        *,
-        stream: bool = False,
-    ) -> bytes:
+    def _target(self, options: Mapping[str, object]) -> tuple[str, Mapping[str, object]]:
         options = dict(options)
         if "model" not in options:
             raise TypeError(f"a router needs model=, one of {self.models}")
-        target = self._router_id(options.pop("model"))
-        messages = protocol.chat_messages(message, history)
-        checked = protocol.check_options(options)
-        return protocol.chat_body(target, messages, checked, stream=stream)
-
-    def _complete_body(
-        self, messages: object, options: Mapping[str, object], *, stream: bool = False
-    ) -> bytes:
-        options = dict(options)
-        if "model" not in options:
-            raise TypeError(f"a router needs model=, one of {self.models}")
-        target = self._router_id(options.pop("model"))
-        checked_messages = protocol.check_history(messages)
-        if not checked_messages:
-            raise ValueError("messages must hold at least one message")
-        checked = protocol.check_options(options)
-        return protocol.chat_body(target, checked_messages, checked, stream=stream)
+        return self._router_id(options.pop("model")), options
 
     def _download_steps(
         self, force: bool, progress: ProgressCallback | Any | None

@@ -21,10 +21,11 @@ import requests
 
 from . import protocol
 from .async_model import AsyncRamalamaModel
+from .base import CONNECT_TIMEOUT
 from .errors import RamalamaError, ServerStartError, ServerTimeoutError
 from .router import RouterCore, model_states
 from .streams import AsyncChatStream, ChatStream
-from .sync_model import CONNECT_TIMEOUT, RamalamaModel
+from .sync_model import RamalamaModel
 from .types import ChatMessage
 
 _POLL = 0.05
@@ -123,20 +124,20 @@ class RamalamaRouter(RouterCore, RamalamaModel):
         self, message: str, history: list[ChatMessage] | None = None, *, model: str, **options: Any
     ) -> ChatMessage:
         """Send ``message`` to ``model`` (loaded first if it is not)."""
-        return super().chat(message, history, model=model, **options)
+        return super().chat(message, history, model=model, **options)  # type: ignore[call-arg]
 
     def stream(  # type: ignore[override]
         self, message: str, history: list[ChatMessage] | None = None, *, model: str, **options: Any
     ) -> ChatStream:
         """Yield ``model``'s reply as it is generated."""
-        return super().stream(message, history, model=model, **options)
+        return super().stream(message, history, model=model, **options)  # type: ignore[call-arg]
 
     def load(self, model: str) -> None:
         """Load ``model`` now and return once it answers."""
         target = self._router_id(model)
         if self._states().get(target) == "loaded":
             return
-        self._call("POST", "/models/load", {"model": target})
+        self._router_call("POST", "/models/load", {"model": target})
         self._wait_for(model, target, "loaded")
 
     def unload(self, model: str) -> None:
@@ -144,7 +145,7 @@ class RamalamaRouter(RouterCore, RamalamaModel):
         target = self._router_id(model)
         if self._states().get(target) in ("unloaded", "failed", None):
             return
-        self._call("POST", "/models/unload", {"model": target})
+        self._router_call("POST", "/models/unload", {"model": target})
         self._wait_for(model, target, "unloaded")
 
     def loaded(self) -> list[str]:
@@ -153,7 +154,7 @@ class RamalamaRouter(RouterCore, RamalamaModel):
         return [name for name in self.models if states.get(self._ids.get(name, "")) == "loaded"]
 
     def _states(self) -> dict[str, str]:
-        return model_states(self._call("GET", "/models", None))
+        return model_states(self._router_call("GET", "/models", None))
 
     def _wait_for(self, name: str, target: str, wanted: str) -> None:
         deadline = time.monotonic() + self.options.timeout
@@ -167,7 +168,7 @@ class RamalamaRouter(RouterCore, RamalamaModel):
                 raise ServerTimeoutError(name, self.options.timeout, self.logs(20))
             time.sleep(_POLL)
 
-    def _call(self, method: str, path: str, payload: object) -> bytes:
+    def _router_call(self, method: str, path: str, payload: object) -> bytes:
         server, session = self._server, self._session
         if server is None or session is None or not server.alive:
             raise self._not_running()
@@ -236,20 +237,20 @@ class AsyncRamalamaRouter(RouterCore, AsyncRamalamaModel):
         self, message: str, history: list[ChatMessage] | None = None, *, model: str, **options: Any
     ) -> ChatMessage:
         """Send ``message`` to ``model`` (loaded first if it is not)."""
-        return await super().chat(message, history, model=model, **options)
+        return await super().chat(message, history, model=model, **options)  # type: ignore[call-arg]
 
     def stream(  # type: ignore[override]
         self, message: str, history: list[ChatMessage] | None = None, *, model: str, **options: Any
     ) -> AsyncChatStream:
         """Yield ``model``'s reply as it is generated: ``async for``."""
-        return super().stream(message, history, model=model, **options)
+        return super().stream(message, history, model=model, **options)  # type: ignore[call-arg]
 
     async def load(self, model: str) -> None:
         """Load ``model`` now and return once it answers."""
         target = self._router_id(model)
         if (await self._states()).get(target) == "loaded":
             return
-        await self._call("POST", "/models/load", {"model": target})
+        await self._router_call("POST", "/models/load", {"model": target})
         await self._wait_for(model, target, "loaded")
 
     async def unload(self, model: str) -> None:
@@ -257,7 +258,7 @@ class AsyncRamalamaRouter(RouterCore, AsyncRamalamaModel):
         target = self._router_id(model)
         if (await self._states()).get(target) in ("unloaded", "failed", None):
             return
-        await self._call("POST", "/models/unload", {"model": target})
+        await self._router_call("POST", "/models/unload", {"model": target})
         await self._wait_for(model, target, "unloaded")
 
     async def loaded(self) -> list[str]:
@@ -266,7 +267,7 @@ class AsyncRamalamaRouter(RouterCore, AsyncRamalamaModel):
         return [name for name in self.models if states.get(self._ids.get(name, "")) == "loaded"]
 
     async def _states(self) -> dict[str, str]:
-        return model_states(await self._call("GET", "/models", None))
+        return model_states(await self._router_call("GET", "/models", None))
 
     async def _wait_for(self, name: str, target: str, wanted: str) -> None:
         loop = asyncio.get_running_loop()
@@ -281,7 +282,7 @@ class AsyncRamalamaRouter(RouterCore, AsyncRamalamaModel):
                 raise ServerTimeoutError(name, self.options.timeout, self.logs(20))
             await asyncio.sleep(_POLL)
 
-    async def _call(self, method: str, path: str, payload: object) -> bytes:
+    async def _router_call(self, method: str, path: str, payload: object) -> bytes:
         import aiohttp
 
         server, session = self._server, self._session

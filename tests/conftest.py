@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -163,3 +163,27 @@ def run_python(code: str, **kwargs: object) -> subprocess.Popen[str]:
         text=True,
         **kwargs,
     )
+
+
+def busy_slots(model: object) -> int:
+    """How many of the served model's llama-server slots are generating now."""
+    import json
+    import urllib.request
+
+    base_url, key = model.base_url, model.api_key  # type: ignore[attr-defined]
+    request = urllib.request.Request(
+        base_url.removesuffix("/v1") + "/slots", headers={"Authorization": f"Bearer {key}"}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
+        return sum(1 for slot in json.load(response) if slot.get("is_processing"))
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10) -> bool:
+    """Poll ``condition`` until it is true or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True

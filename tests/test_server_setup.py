@@ -199,6 +199,24 @@ def test_an_entry_without_its_record_is_never_taken(tmp_path: Path) -> None:
     assert cached(recipe, tmp_path) is None
 
 
+def test_a_second_build_waits_for_the_first_and_takes_its_result(tmp_path: Path) -> None:
+    import threading
+
+    recipe = recipe_for("x86-64-v3")
+    result: list[object] = []
+    with server_build._locked(tmp_path / f"{recipe.key}.lock"):  # the first build
+        waiter = threading.Thread(
+            target=lambda: result.append(build(recipe, root=tmp_path)), daemon=True
+        )
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive()  # blocked on the lock, not building beside it
+        _entry(tmp_path, recipe, b"binary", b"binary")  # what the first build leaves
+    waiter.join(60)
+    assert not waiter.is_alive()
+    assert [entry.binary for entry in result] == [tmp_path / recipe.key / "llama-server"]  # type: ignore[attr-defined]
+
+
 def test_a_build_that_fails_leaves_no_entry_and_keeps_its_log(tmp_path: Path) -> None:
     # A version PyPI does not have: the real download step fails quickly.
     recipe = BuildRecipe("0.0.0.1", "x86-64-v3", recipe_for().flags, "test")
