@@ -100,10 +100,16 @@ def test_interpreter_exit_removes_the_container(podman_bed: Bed, model_uri: str)
 
 
 def test_garbage_collection_removes_the_container(podman_bed: Bed, model_uri: str) -> None:
-    ending = "del model; gc.collect(); print('dropped', flush=True); time.sleep(120)"
+    # The model is dropped once the test has seen its container.
+    ending = (
+        "sys.stdin.readline(); del model; gc.collect(); print('dropped', flush=True); "
+        "time.sleep(120)"
+    )
     child, port, name = _serve(podman_bed, model_uri, ending=ending)
     try:
-        assert child.stdout is not None
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write("\n")
+        child.stdin.flush()
         assert child.stdout.readline().strip() == "dropped"
         assert podman_bed.containers(name) == []  # the program still runs
         _assert_gone(podman_bed, name, port)
