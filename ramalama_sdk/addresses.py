@@ -22,8 +22,8 @@ _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 
 def check_host(host: object) -> str:
     """An address to bind or reach: an IPv4/IPv6 address or a DNS name."""
-    if not isinstance(host, str):
-        raise TypeError(f"host must be a str, not {type(host).__name__}")
+    if not isinstance(host, str) or not host:
+        raise TypeError(f"host must be a non-empty str, not {host!r}")
     try:
         ipaddress.ip_address(host)
         return host
