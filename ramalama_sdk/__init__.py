@@ -20,12 +20,16 @@ from .errors import (
     APIError,
     APITimeoutError,
     CommandError,
+    ContainerEngineError,
+    ContextLengthError,
     DownloadError,
     GenerateError,
     GenerateTimeoutError,
+    ImagePullError,
     JinjaRequiredError,
     MaxRoundsError,
     ModelNotFoundError,
+    NoChatTemplateWarning,
     ParseError,
     RamalamaError,
     RamalamaNotInstalledError,
@@ -33,6 +37,7 @@ from .errors import (
     ServerNotRunningError,
     ServerStartError,
     ServerTimeoutError,
+    UnsupportedError,
 )
 from .types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob, Usage
 
@@ -40,15 +45,23 @@ if TYPE_CHECKING:
     from .agent import ActResult, ToolRun
     from .async_model import AsyncRamalamaModel
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
+    from .completions import TextCompletion
     from .conversation import AsyncConversation, Conversation
     from .deploy import LocalModelWarning
+    from .embeddings import RankedDocument
+    from .images import ContentPart
+    from .info import ModelDetails
+    from .inspection import inspect
     from .management import ModelInfo, list_models, remove
     from .parsing import ParseAttempt
     from .progress import ProgressCallback
+    from .registry import running, stop_all
     from .replies import ThinkingCutOffWarning
+    from .router_models import AsyncRamalamaRouter, RamalamaRouter
     from .streaming import StreamEvent
     from .streams import AsyncChatStream, ChatStream
     from .sync_model import RamalamaModel
+    from .text_streams import AsyncTextStream, TextStream
     from .tools import Tool, ToolArgumentsError, tool_from
 
 # Imported on first use: requests, aiohttp, asyncio and psutil together cost
@@ -74,9 +87,20 @@ _LAZY = {
     "list_models": "management",
     "remove": "management",
     "ProgressCallback": "progress",
+    "AsyncRamalamaRouter": "router_models",
+    "RamalamaRouter": "router_models",
     "AsyncChatStream": "streams",
     "ChatStream": "streams",
     "RamalamaModel": "sync_model",
+    "TextCompletion": "completions",
+    "RankedDocument": "embeddings",
+    "ContentPart": "images",
+    "ModelDetails": "info",
+    "inspect": "inspection",
+    "AsyncTextStream": "text_streams",
+    "TextStream": "text_streams",
+    "running": "registry",
+    "stop_all": "registry",
 }
 
 
@@ -104,32 +128,44 @@ __all__ = [
     "AsyncChatStream",
     "AsyncConversation",
     "AsyncRamalamaModel",
+    "AsyncRamalamaRouter",
+    "AsyncTextStream",
     "ChatMessage",
     "ChatOptions",
     "ChatStream",
     "CommandError",
     "Completion",
+    "ContainerEngineError",
+    "ContentPart",
+    "ContextLengthError",
     "Conversation",
     "DownloadError",
     "GenerateError",
     "GenerateTimeoutError",
     "GenerationOptions",
+    "ImagePullError",
     "JinjaRequiredError",
     "LocalModelWarning",
     "MaxRoundsError",
+    "ModelDetails",
     "ModelInfo",
     "ModelNotFoundError",
+    "NoChatTemplateWarning",
     "ParseAttempt",
     "ParseError",
     "ProgressCallback",
     "RamalamaError",
     "RamalamaModel",
     "RamalamaNotInstalledError",
+    "RamalamaRouter",
+    "RankedDocument",
     "ReplyCutOffError",
     "ServerNotRunningError",
     "ServerStartError",
     "ServerTimeoutError",
     "StreamEvent",
+    "TextCompletion",
+    "TextStream",
     "ThinkingCutOffWarning",
     "TokenLogprob",
     "Tool",
@@ -138,9 +174,13 @@ __all__ = [
     "ToolCallDict",
     "ToolRun",
     "TopLogprob",
+    "UnsupportedError",
     "Usage",
     "__version__",
+    "inspect",
     "list_models",
     "remove",
+    "running",
+    "stop_all",
     "tool_from",
 ]

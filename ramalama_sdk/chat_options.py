@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from .images import ImageInput
 from .tools import ToolLike, tools_from
 
 if sys.version_info >= (3, 11):
@@ -68,13 +69,15 @@ class ActOptions(GenerationOptions, total=False):
 class ChatOptions(ActOptions, total=False):
     """The options of ``chat()``, ``complete()`` and ``stream()``: all of them.
 
-    ``tools`` (functions, pydantic classes or schema dicts) and
-    ``response_format`` (a JSON schema dict or a pydantic class) come on top
-    of ``ActOptions``.
+    ``tools`` (functions, pydantic classes or schema dicts),
+    ``response_format`` (a JSON schema dict or a pydantic class) and
+    ``images`` (paths, bytes, PIL images or URLs, joined to the user's
+    message) come on top of ``ActOptions``.
     """
 
     tools: Sequence[ToolLike] | None
     response_format: Mapping[str, Any] | type[Any] | None
+    images: Sequence[ImageInput] | None
 
 
 def _number(name: str, value: object, low: float, high: float = math.inf) -> float:

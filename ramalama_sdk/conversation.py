@@ -15,6 +15,7 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .images import user_message
 from .protocol import check_message
 from .types import ChatMessage, Completion
 
@@ -49,18 +50,21 @@ class _History:
             self._system = system
         self._turns = []
 
-    def _record(self, text: str, reply: ChatMessage) -> None:
+    def _record(self, text: str, reply: ChatMessage, images: object = None) -> None:
         # Only a finished exchange enters the history: a failed or broken-off
-        # call leaves it as it was.
-        self._turns += [ChatMessage(role="user", content=text), reply]
+        # call leaves it as it was. Images stay with their question.
+        user = ChatMessage(role="user", content=text)
+        if images is not None:
+            user = user_message(text, images)
+        self._turns += [user, reply]
 
     def _record_act(self, before: int, result: ActResult) -> None:
         # The user's message, the tool calls and results, the answer.
         self._turns += copy.deepcopy(result.messages[before:])
 
-    def _on_done(self, text: str) -> DoneHook:
+    def _on_done(self, text: str, images: object = None) -> DoneHook:
         def record(completion: Completion) -> None:
-            self._record(text, completion.message)
+            self._record(text, completion.message, images)
 
         return record
 
@@ -75,13 +79,13 @@ class Conversation(_History):
     def say(self, text: str, **options: Unpack[ChatOptions]) -> ChatMessage:
         """Send ``text`` with the history so far; the exchange joins the history."""
         reply = self._model.chat(text, self.history, **options)
-        self._record(text, reply)
+        self._record(text, reply, options.get("images"))
         return reply
 
     def stream(self, text: str, **options: Unpack[ChatOptions]) -> ChatStream:
         """Like ``say()``, streamed; the exchange joins the history once complete."""
         body = self._model._chat_body(text, self.history, options, stream=True)
-        return self._model._stream(body, self._on_done(text))
+        return self._model._stream(body, self._on_done(text, options.get("images")))
 
     def act(
         self,
@@ -119,13 +123,13 @@ class AsyncConversation(_History):
     async def say(self, text: str, **options: Unpack[ChatOptions]) -> ChatMessage:
         """Send ``text`` with the history so far; the exchange joins the history."""
         reply = await self._model.chat(text, self.history, **options)
-        self._record(text, reply)
+        self._record(text, reply, options.get("images"))
         return reply
 
     def stream(self, text: str, **options: Unpack[ChatOptions]) -> AsyncChatStream:
         """Like ``say()``, streamed; the exchange joins the history once complete."""
         body = self._model._chat_body(text, self.history, options, stream=True)
-        return self._model._stream(body, self._on_done(text))
+        return self._model._stream(body, self._on_done(text, options.get("images")))
 
     async def act(
         self,

@@ -188,3 +188,104 @@ class ParseError(RamalamaError, ValueError):
 class ReplyCutOffError(ParseError):
     """The reply ended at ``max_tokens`` before it was complete (so it is not
     valid JSON, or not an answer at all): raise ``max_tokens``."""
+
+
+class ContextLengthError(APIError, ValueError):
+    """A prompt or input is longer than the server can take.
+
+    ``prompt_tokens`` is its length in tokens and ``limit`` the most the
+    server takes (``limit_kind`` says which limit: ``"context"``, the context
+    window of one slot, or ``"batch"``, the batch that an embedding or rerank
+    input must fit in). Either may be None when the server did not say.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prompt_tokens: int | None,
+        limit: int | None,
+        limit_kind: str = "context",
+        status: int | None = None,
+        body: object = None,
+    ) -> None:
+        super().__init__(message, status=status, body=body)
+        self.prompt_tokens = prompt_tokens
+        self.limit = limit
+        self.limit_kind = limit_kind
+
+    @property
+    def context_size(self) -> int | None:
+        """The context size in tokens, when the context was the limit hit."""
+        return self.limit if self.limit_kind == "context" else None
+
+
+class UnsupportedError(APIError, NotImplementedError):
+    """The served model or server cannot do what was asked: embeddings from a
+    server not started for them, images for a model without vision, ..."""
+
+
+class NoChatTemplateWarning(UserWarning):
+    """``chat()`` on a model whose GGUF has no chat template.
+
+    The server then wraps the messages in a generic template (ChatML) that
+    the model never learnt, and replies tend to echo the prompt or leak
+    markers such as ``<|im_end|>``. A base model is better used through
+    ``complete_text()``.
+    """
+
+
+class ImagePullError(ServerStartError):
+    """Container mode: the server's container image could not be pulled.
+
+    The model is not at fault. ``image`` names the image; choose another
+    with ``base_image=...``, or serve without containers (``container=False``).
+    """
+
+    def __init__(
+        self,
+        image: str,
+        detail: str,
+        *,
+        model: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            f"the container image {image!r} could not be pulled ({detail}); choose "
+            "another with base_image=..., or serve without containers with container=False",
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            log_tail=log_tail,
+        )
+        self.image = image
+
+
+class ContainerEngineError(ServerStartError):
+    """Container mode: the engine answers but could not run the server's container.
+
+    ``engine`` names it; ``container=False`` serves on the host instead.
+    """
+
+    def __init__(
+        self,
+        engine: str,
+        detail: str,
+        *,
+        model: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            f"{engine} could not run the server's container ({detail}); fix the engine "
+            "(its settings are in containers.conf) or serve without containers with "
+            "container=False",
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            log_tail=log_tail,
+        )
+        self.engine = engine

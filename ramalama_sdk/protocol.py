@@ -14,6 +14,8 @@ from typing import Any, cast
 
 from . import chat_options, replies
 from .errors import APIError, JinjaRequiredError
+from .images import check_parts
+from .refusals import classify
 from .types import ROLES, ChatMessage, Completion, Usage
 
 CHAT_PATH = "/chat/completions"
@@ -80,9 +82,14 @@ def check_history(history: object) -> list[ChatMessage]:
             )
         if content is None and calls:
             content = ""
+        if isinstance(content, list):  # OpenAI content parts: text and images
+            parts = check_parts(content, f"history[{index}]['content']")
+            checked.append({"role": role, "content": parts})  # type: ignore[typeddict-item]
+            continue
         if not isinstance(content, str):
             raise TypeError(
-                f"history[{index}]['content'] must be a str, not {type(content).__name__}"
+                f"history[{index}]['content'] must be a str or a list of content "
+                f"parts, not {type(content).__name__}"
             )
         _check_text(content, f"history[{index}]['content']")
         message = ChatMessage(role=role, content=content)
@@ -123,17 +130,21 @@ def check_options(options: Mapping[str, object]) -> dict[str, object]:
 def _number(name: str, value: object, low: float, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not math.isfinite(value):  # JSON has no inf nor NaN
+        raise ValueError(f"{name} must be a finite number, not {value}")
     if not low <= value <= high:
         limit = f"between {low:g} and {high:g}" if high < math.inf else f">= {low:g}"
         raise ValueError(f"{name} must be {limit}, not {value}")
     return value
 
 
-def _integer(name: str, value: object, low: int | None) -> int:
+def _integer(name: str, value: object, low: int | None, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, not {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, not {value}")
     return value
 
 
@@ -165,7 +176,7 @@ def _response_format(name: str, value: object) -> dict[str, object]:
     if fmt.get("type") in ("json_object", "json_schema", "text"):
         return fmt  # already an OpenAI response_format
     try:
-        json.dumps(fmt)
+        json.dumps(fmt, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} is not a JSON schema: {exc}") from None
     return {"type": "json_schema", "json_schema": {"name": "response", "schema": fmt}}
@@ -174,7 +185,8 @@ def _response_format(name: str, value: object) -> dict[str, object]:
 _OPTION_CHECKS: dict[str, Callable[[str, object], object]] = {
     "temperature": lambda n, v: _number(n, v, 0.0),
     "top_p": lambda n, v: _number(n, v, 0.0, 1.0),
-    "max_tokens": lambda n, v: _integer(n, v, 1),
+    # llama-server reads both as 32-bit integers (n_predict, seed).
+    "max_tokens": lambda n, v: _integer(n, v, 1, 2**31 - 1),
     "seed": lambda n, v: _integer(n, v, None),
     "stop": _stop,
     "response_format": _response_format,
@@ -202,7 +214,11 @@ def chat_body(
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     chat_options.merge_extra_body(payload)
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:  # inf or NaN in a schema given as an OpenAI response_format
+        raise ValueError(f"the request cannot be sent as JSON: {exc}") from None
+    return text.encode()
 
 
 def parse_chat_reply(body: bytes | str) -> ChatMessage:
@@ -304,7 +320,7 @@ def api_error(status: int, body: bytes | str) -> APIError:
             status=status,
             body=data,
         )
-    return APIError(message or _preview(body), status=status, body=data)
+    return classify(status, message or _preview(body), data)
 
 
 def _load_json(body: bytes | str) -> dict[str, Any]:

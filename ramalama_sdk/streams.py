@@ -101,6 +101,7 @@ class ChatStream(_Stream):
         self._open = open_response
         self._map_error = map_error
         self._response: requests.Response | None = None
+        self._closed = False
 
     def __iter__(self) -> Iterator[str]:
         self._begin()
@@ -135,14 +136,26 @@ class ChatStream(_Stream):
                 # returns the connection to the pool for the next request.
                 for chunk in response.iter_content(chunk_size=None):
                     yield from self._take(chunk)
-            except requests.RequestException as exc:
-                raise self._map_error(exc) from None
+            except Exception as exc:
+                if self._closed:  # close() from another thread: a plain end
+                    return
+                if isinstance(exc, requests.RequestException):
+                    raise self._map_error(exc) from None
+                raise
+            if self._closed:
+                return
             yield from self._finish()
         finally:
             response.close()
 
     def close(self) -> None:
-        """Stop receiving: closes the connection, the server stops generating."""
+        """Stop receiving: closes the connection, the server stops generating.
+
+        Safe from another thread (a "stop generating" button): the loop
+        that iterates the stream then ends without an error, and ``done``
+        stays False.
+        """
+        self._closed = True
         if self._response is not None:
             self._response.close()
 

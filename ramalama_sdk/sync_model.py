@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,15 +15,17 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import agent, deploy, parsing, protocol
-from .base import AUTO, Auto, BaseModel
-from .connections import ConnectionPerThread, TransportFailure
+from .base import AUTO, CONNECT_TIMEOUT, Auto
+from .connections import ConnectionPool, TransportFailure
 from .conversation import Conversation
-from .errors import RamalamaError
+from .errors import RamalamaError, ServerNotRunningError
 from .process import spawn, stop_spawned
 from .progress import ProgressCallback
 from .server import Server
-from .steps import Launch, Probe, Sleep, Spawn, Step, Stop
+from .steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
 from .streams import ChatStream, DoneHook
+from .sync_features import SyncFeatures
+from .text_streams import TextStream
 from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
     from .tools import ToolLike
-
-CONNECT_TIMEOUT = 5.0
 # RETRY_NOTE, why a request is sent once more after a connection error and
 # why a stream asks for a connection of its own: llama-server closes a
 # kept-alive connection once it has been idle for 5 s, and after a streamed
@@ -44,7 +43,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound="pydantic.BaseModel")
 
 
-class RamalamaModel(BaseModel):
+class RamalamaModel(SyncFeatures):
     """A local model, served by ``ramalama serve`` for as long as you need it.
 
         with RamalamaModel(model="tinyllama") as model:
@@ -57,7 +56,10 @@ class RamalamaModel(BaseModel):
     def _init_io(self) -> None:
         self._lock = threading.RLock()
         self._session: requests.Session | None = None
-        self._connections: ConnectionPerThread | None = None
+        self._connections: ConnectionPool | None = None
+        # Set by stop() from another thread while serve() is loading.
+        self._abort = threading.Event()
+        self._starting = False
 
     def __enter__(self) -> RamalamaModel:
         self.download()
@@ -97,13 +99,18 @@ class RamalamaModel(BaseModel):
             self._stop_locked()
             mode, ramalama = self._resolve()
             self._session = _new_session(trust_env=False)
+            self._abort.clear()
+            self._starting = True
             try:
-                server = self._drive(self._start_steps(mode, ramalama))
+                server = self._drive(self._start_steps(mode, ramalama), abortable=True)
             except BaseException:
-                self._stop_locked()
+                _uninterrupted(self._stop_locked)
                 raise
+            finally:
+                self._starting = False
+                self._abort.clear()
             self._adopt(server, server.stop)
-            self._connections = ConnectionPerThread(
+            self._connections = ConnectionPool(
                 server.base_url,
                 connect_timeout=CONNECT_TIMEOUT,
                 timeout=self.options.request_timeout,
@@ -129,7 +136,7 @@ class RamalamaModel(BaseModel):
         """
         attached = cls(model=model or "default", request_timeout=request_timeout, api_key=False)
         attached._attach(base_url, api_key)
-        attached._session = _new_session(trust_env=True)
+        attached._session = _new_session(trust_env=not attached._attached_to_loopback())
         if model is None:
             response = attached._send("GET", "/models", None, stream=False)
             attached.options = replace(
@@ -153,9 +160,15 @@ class RamalamaModel(BaseModel):
         return deploy.generate(self.options, kind, directory)
 
     def stop(self) -> None:
-        """Stop the server and wait until all its processes are gone; idempotent."""
+        """Stop the server and wait until all its processes are gone; idempotent.
+
+        Called from another thread while ``serve()`` is still loading, it
+        makes that ``serve()`` give up at once (ServerNotRunningError).
+        """
+        if self._starting:
+            self._abort.set()
         with self._lock:
-            self._stop_locked()
+            _uninterrupted(self._stop_locked)
 
     def _stop_locked(self) -> None:
         server = self._release()
@@ -184,6 +197,7 @@ class RamalamaModel(BaseModel):
         ``tools`` and the rest of ``ChatOptions``.
         """
         body = self._chat_body(message, history, options)
+        self._check_template()
         return protocol.parse_chat_reply(self._post(protocol.CHAT_PATH, body))
 
     def complete(self, messages: list[ChatMessage], **options: Unpack[ChatOptions]) -> Completion:
@@ -193,6 +207,7 @@ class RamalamaModel(BaseModel):
 
     def _complete(self, messages: list[ChatMessage], options: Mapping[str, Any]) -> Completion:
         body = self._complete_body(messages, options)
+        self._check_template()
         return protocol.parse_completion(self._post(protocol.CHAT_PATH, body))
 
     def act(
@@ -260,13 +275,25 @@ class RamalamaModel(BaseModel):
         return Conversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
-        return ChatStream(
-            lambda: self._send("POST", protocol.CHAT_PATH, body, stream=True),
-            self._stream_error,
-            on_done,
-        )
+        def open_response() -> requests.Response:
+            self._check_template()
+            return self._send("POST", protocol.CHAT_PATH, body, stream=True)
+
+        return ChatStream(open_response, self._stream_error, on_done)
 
     # -- I/O -------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: bytes | None, *, root: bool = False) -> bytes:
+        if method == "POST" and not root:
+            return self._post(path, body or b"")
+        return self._send(method, path, body, root=root).content
+
+    def _open_text_stream(self, body: bytes) -> TextStream:
+        from .completions import COMPLETIONS_PATH
+
+        return TextStream(
+            lambda: self._send("POST", COMPLETIONS_PATH, body, stream=True), self._stream_error
+        )
 
     def _post(self, path: str, body: bytes) -> bytes:
         """POST a request that is answered in one piece; return the body."""
@@ -274,19 +301,32 @@ class RamalamaModel(BaseModel):
         if connections is None:  # connected to a server elsewhere
             return self._send("POST", path, body).content
         self._endpoint()  # raises ServerNotRunningError if it has stopped
+        server = self._server
         try:
             status, data = connections.request("POST", path, body, self._headers())
         except TransportFailure as failure:
-            raise self._failure(failure.cause, timed_out=failure.timed_out) from None
+            raise self._failure(
+                failure.cause,
+                timed_out=failure.timed_out,
+                served_by=server,
+                connecting=failure.connecting,
+            ) from None
         if status != 200:
             raise protocol.api_error(status, data)
         return data
 
     def _send(
-        self, method: str, path: str, body: bytes | None, *, stream: bool = False
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        stream: bool = False,
+        root: bool = False,
     ) -> requests.Response:
-        url = self._endpoint() + path
+        url = (self._root_endpoint() if root else self._endpoint()) + path
         session = self._session
+        server = self._server
         if session is None:
             raise self._not_running()
         headers = self._headers(own_connection=stream)
@@ -303,30 +343,49 @@ class RamalamaModel(BaseModel):
                 break
             except requests.ConnectionError as exc:
                 if attempt == 2 or isinstance(exc, requests.Timeout) or not self.is_running:
-                    raise self._stream_error(exc) from None
+                    raise self._stream_error(exc, served_by=server) from None
             except requests.RequestException as exc:
-                raise self._stream_error(exc) from None
+                raise self._stream_error(exc, served_by=server) from None
         if response.status_code != 200:
             content = response.content
             response.close()
             raise protocol.api_error(response.status_code, content)
         return response
 
-    def _stream_error(self, exc: BaseException) -> RamalamaError:
-        return self._failure(exc, timed_out=isinstance(exc, requests.Timeout))
+    def _stream_error(self, exc: BaseException, served_by: Server | None = None) -> RamalamaError:
+        return self._failure(
+            exc,
+            timed_out=isinstance(exc, requests.Timeout),
+            served_by=served_by,
+            connecting=isinstance(exc, requests.ConnectTimeout),
+        )
 
-    def _failure(self, exc: BaseException, *, timed_out: bool) -> RamalamaError:
+    def _failure(
+        self,
+        exc: BaseException,
+        *,
+        timed_out: bool,
+        served_by: Server | None = None,
+        connecting: bool = False,
+    ) -> RamalamaError:
         """A failed request as the user should see it, the server's death first."""
         if not timed_out and self._server is not None:
             _settle(self._server)
-        return self._transport_error(exc, timed_out=timed_out)
+        return self._transport_error(
+            exc, timed_out=timed_out, served_by=served_by, connecting=connecting
+        )
 
-    def _drive(self, steps: Generator[Step, object, T]) -> T:
-        """Run a state machine of steps with blocking I/O."""
+    def _drive(self, steps: Generator[Step, object, T], *, abortable: bool = False) -> T:
+        """Run a state machine of steps with blocking I/O; ``abortable``: a
+        stop() from another thread ends it."""
         cleanups: list[Callable[[], None]] = []
         result: object = None
         try:
             while True:
+                if abortable and self._abort.is_set():
+                    raise ServerNotRunningError(
+                        f"stop() was called while {self.options.model!r} was starting"
+                    )
                 try:
                     step = steps.send(result)
                 except StopIteration as done:
@@ -341,13 +400,19 @@ class RamalamaModel(BaseModel):
                     result = future.result()
                 elif isinstance(step, Probe):
                     result = self._probe(step.url)
+                elif isinstance(step, Owns):
+                    result = step.server.owns_port()
                 elif isinstance(step, Sleep):
-                    time.sleep(step.seconds)
+                    self._abort.wait(step.seconds)  # stop() wakes it
                 elif isinstance(step, Stop):
                     step.server.stop()
         except BaseException:
-            for cleanup in cleanups:  # servers and commands stop idempotently
-                cleanup()
+
+            def clean_up() -> None:
+                for cleanup in cleanups:  # servers and commands stop idempotently
+                    cleanup()
+
+            _uninterrupted(clean_up)  # a second Ctrl-C must not leave one running
             steps.close()
             raise
 
@@ -358,6 +423,26 @@ class RamalamaModel(BaseModel):
                 return response.status_code == 200
         except requests.RequestException:
             return False
+
+
+def _uninterrupted(stop: Callable[[], None]) -> None:
+    """Run ``stop`` to its end even if KeyboardInterrupt comes meanwhile.
+
+    Python delivers signals to the main thread only, so the work runs in a
+    thread of its own: a Ctrl-C while processes are being killed then
+    cannot leave them running, forgotten by the model. The interrupt is
+    raised once the work is done.
+    """
+    worker = threading.Thread(target=stop, name="ramalama-sdk-stop")
+    worker.start()
+    interrupted: BaseException | None = None
+    while worker.is_alive():
+        try:
+            worker.join()
+        except BaseException as exc:  # KeyboardInterrupt, a signal handler's
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def _new_session(*, trust_env: bool) -> requests.Session:

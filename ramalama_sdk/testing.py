@@ -1,9 +1,13 @@
-"""Test helpers: a real, tiny GGUF model for smoke tests.
+"""Test helpers: a real, tiny GGUF model and a llama-server for smoke tests.
 
 ``tiny_model()`` writes a random-weights llama model that takes a fraction of
 a second to create and to load, so tests can run the whole stack (ramalama,
 llama-server, HTTP) on a CPU without downloading anything. Its replies are
 nonsense words; only their shape is meaningful.
+
+``setup()``, or ``python -m ramalama_sdk.testing setup``, finds a llama-server
+that serves on this CPU, or builds one from a pinned llama.cpp source (about
+10 minutes on 2 cores, cached), for hosts without a container engine.
 
 Needs the ``testing`` extra: ``pip install ramalama-sdk[testing]``.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import sys
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -20,7 +25,10 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["tiny_model"]
+from .stack_setup import setup
+from .tiny_vision import tiny_projector
+
+__all__ = ["setup", "tiny_model", "tiny_projector"]
 
 _FILE_NAME = "tiny-llama.gguf"
 
@@ -159,9 +167,29 @@ _CLOSERS = ('"', "}", "]")
 # reply ends: larger values let some seeds loop on one token until max_tokens.
 _OUTPUT_STD = 0.15
 
+# For quantized=True: which matrices get which type (rows of 64 or 128
+# values, a whole number of the 32-value blocks of all three).
+_QUANTIZE = {
+    "attn_q.weight": "Q4_0",
+    "attn_k.weight": "Q5_0",
+    "attn_v.weight": "Q8_0",
+    "attn_output.weight": "Q4_0",
+    "ffn_gate.weight": "Q5_0",
+    "ffn_up.weight": "Q8_0",
+    "ffn_down.weight": "Q4_0",
+    "output.weight": "Q8_0",
+}
+
 
 def tiny_model(
-    path: str | os.PathLike[str], *, seed: int = 0, tools: bool = False, thinking: bool = False
+    path: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    tools: bool = False,
+    thinking: bool = False,
+    quantized: bool = False,
+    chat_template: bool = True,
+    pooling: str | None = None,
 ) -> pathlib.Path:
     """Write a tiny random-weights llama GGUF model and return its absolute path.
 
@@ -179,6 +207,15 @@ def tiny_model(
     generation prompt, as thinking models do: what it generates is
     reasoning until ``</think>`` (llama-server can force that tag after N
     tokens: ``extra_body={"thinking_budget_tokens": N}``), its answer after.
+
+    ``quantized=True`` stores the layers' matrices as Q4_0, Q5_0 and Q8_0
+    (the rest stays F32): a model that exercises the quantized kernels,
+    which are the first to fail on a CPU a llama-server was not built for.
+
+    ``chat_template=False`` leaves the template out, as in a base model
+    (which llama-server then chats with through a generic ChatML template).
+    ``pooling`` (``"mean"``, ``"cls"`` or ``"last"``) declares how the model
+    pools embeddings, as embedding models do; by default it declares none.
 
     If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it
     (``tiny-llama-tools.gguf``, ``tiny-llama-thinking.gguf`` or
@@ -205,19 +242,26 @@ def tiny_model(
             "pip install ramalama-sdk[testing] (or: pip install gguf numpy)"
         ) from exc
 
+    if pooling not in (None, "mean", "cls", "last"):
+        raise ValueError(f"pooling must be 'mean', 'cls', 'last' or None, not {pooling!r}")
     target = pathlib.Path(path).expanduser().absolute()
     if target.is_dir():
-        suffix = "".join(f"-{n}" for n, on in (("tools", tools), ("thinking", thinking)) if on)
+        chosen = (("tools", tools), ("thinking", thinking), ("quantized", quantized))
+        suffix = "".join(f"-{name}" for name, on in chosen if on)
         target = target / _FILE_NAME.replace(".gguf", f"{suffix}.gguf")
 
     tokens, scores, types = _vocabulary([_TOOL_CALL] if tools else [])
     biases = _biases(tools, thinking)
     tensors = _weights(np.random.default_rng(seed), tokens, types, biases)
+    quantize = _QUANTIZE if quantized else {}
 
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        _write(tmp_name, tokens, scores, types, tensors, _chat_template(tools, thinking))
+        _write(
+            tmp_name, tokens, scores, types, tensors,
+            _chat_template(tools, thinking) if chat_template else None, quantize, pooling,
+        )  # fmt: skip
         # mkstemp creates the file owner-only; a model is not a secret.
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
@@ -234,7 +278,9 @@ def _write(
     scores: list[float],
     types: list[int],
     tensors: dict[str, npt.NDArray[np.float32]],
-    chat_template: str,
+    chat_template: str | None,
+    quantize: dict[str, str],
+    pooling: str | None,
 ) -> None:
     import gguf
 
@@ -249,7 +295,9 @@ def _write(
         writer.add_head_count_kv(_N_HEAD)
         writer.add_rope_dimension_count(_N_EMBD // _N_HEAD)
         writer.add_layer_norm_rms_eps(1e-5)
-        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+        writer.add_file_type(
+            gguf.LlamaFileType.MOSTLY_Q8_0 if quantize else gguf.LlamaFileType.ALL_F32
+        )
 
         writer.add_tokenizer_model("llama")
         writer.add_token_list(tokens)
@@ -266,10 +314,18 @@ def _write(
         # "<|im_start|> assistant", the grammar rejects it and every
         # response_format request fails with 400 "Failed to initialize samplers".
         writer.add_add_space_prefix(False)
-        writer.add_chat_template(chat_template)
+        if chat_template is not None:
+            writer.add_chat_template(chat_template)
+        if pooling is not None:
+            writer.add_pooling_type(gguf.PoolingType[pooling.upper()])
 
         for name, array in tensors.items():
-            writer.add_tensor(name, array)
+            qtype = next((q for suffix, q in quantize.items() if name.endswith(suffix)), None)
+            if qtype is None:
+                writer.add_tensor(name, array)
+            else:
+                kind = gguf.GGMLQuantizationType[qtype]
+                writer.add_tensor(name, gguf.quants.quantize(array, kind), raw_dtype=kind)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -346,3 +402,9 @@ def _weights(
         }
     tensors["output.weight"] = output
     return tensors
+
+
+if __name__ == "__main__":
+    from .stack_setup import main
+
+    sys.exit(main())

@@ -94,4 +94,15 @@ def test_agent_example(tmp_path: Path) -> None:
     assert out[-2].startswith(f"done: {len(calls)} tool calls in ")
     roles = json.loads(out[-1])
     assert roles[0] == "user" and roles[-1] == "assistant" and roles.count("tool") == len(calls)
+
+
+def test_embeddings_example(tmp_path: Path) -> None:
+    from ramalama_sdk.testing import tiny_model
+
+    model = tiny_model(tmp_path / "tiny-embed.gguf", pooling="mean")  # as embedding models do
+    out = _run(str(EXAMPLES / "embeddings.py"), model.as_uri()).splitlines()
+    assert out[0].startswith("question: ") and out[0].endswith("(64 dimensions)")
+    scores = [float(line.split()[0]) for line in out[1:]]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    assert all(-1.0001 <= s <= 1.0001 for s in scores)
     assert server_processes() == []

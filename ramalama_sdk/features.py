@@ -1,0 +1,106 @@
+"""What the sync and async models share beyond chat: decisions, no I/O.
+
+Embeddings, rerank, tokens, model details and text completion each have a
+pure module (``embeddings``, ``tokens``, ``info``, ``completions``); the
+shells in ``sync_features`` and ``async_features`` only wait for the answers.
+This core holds what both shells decide the same way.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from . import info as info_module
+from .base import BaseModel
+from .errors import APIConnectionError, APIError, NoChatTemplateWarning, UnsupportedError
+from .info import ModelDetails
+
+
+class FeatureCore(BaseModel):
+    """State and decisions shared by ``SyncFeatures`` and ``AsyncFeatures``."""
+
+    # (the server or connection it was learnt from, has a chat template?)
+    _template_seen: tuple[object, bool | None] | None = None
+
+    def _server_key(self) -> object:
+        """What identifies the current server: a new one is asked again."""
+        return self._attached_url if self._attached_url is not None else self._server
+
+    def _known_runtime(self) -> str | None:
+        """The runtime, when this object serves the model itself."""
+        return None if self._attached_url is not None else self.options.runtime
+
+    def _details(self, models_body: bytes, props_body: bytes | None) -> ModelDetails:
+        details = info_module.served_details(
+            self.options.model, models_body, props_body, self._known_runtime()
+        )
+        self._template_seen = (self._server_key(), details.has_chat_template)
+        return details
+
+    def _check_embeddable(self) -> None:
+        """A model this object serves for rerank gives meaningless embeddings
+        (llama-server answers with its rank pooling): refuse before sending."""
+        if self._attached_url is None and "--rerank" in self.options.runtime_args:
+            raise UnsupportedError(
+                f"{self.options.model!r} is served for rerank(): serve it with "
+                "embedding=True for embed()"
+            )
+
+    def _template_unknown(self) -> bool:
+        """Whether ``/props`` must be asked before warning about the template."""
+        if self._known_runtime() not in (None, "llama.cpp"):
+            return False  # vLLM and mlx have no /props
+        seen = self._template_seen
+        return seen is None or seen[0] is not self._server_key()
+
+    def _learn_template(self, props_body: bytes | None) -> None:
+        has: bool | None = None
+        if props_body is not None:
+            try:
+                props = info_module._json_object(props_body)
+            except APIError:
+                props = {}
+            template = props.get("chat_template")
+            if isinstance(template, str) and template:
+                has = template != info_module.FALLBACK_CHAT_TEMPLATE
+        self._template_seen = (self._server_key(), has)
+
+    def _warn_without_template(self) -> None:
+        seen = self._template_seen
+        if seen is not None and seen[0] is self._server_key() and seen[1] is False:
+            warnings.warn(
+                f"{self.options.model!r} has no chat template in its GGUF (a base "
+                "model?): the server wraps the chat in a generic ChatML template the "
+                "model never learnt, so replies may echo the prompt or show "
+                "'<|im_end|>'. Use complete_text() for a base model.",
+                NoChatTemplateWarning,
+                stacklevel=4,
+            )
+
+
+def optional_props(error: BaseException) -> bool:
+    """Whether a failed ``GET /props`` only means the server has none.
+
+    vLLM and mlx answer 404; llama-server started with ``--no-endpoint-props``
+    501. A connection failure is a real failure and is raised.
+    """
+    return isinstance(error, APIError) and not isinstance(error, APIConnectionError)
+
+
+def embed_result(vectors: list[list[float]], normalize: bool, numpy: bool) -> object:
+    from .embeddings import as_numpy, normalized
+
+    if normalize:
+        vectors = [normalized(v) for v in vectors]
+    return as_numpy(vectors) if numpy else vectors
+
+
+def check_flags(**flags: object) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False")
+    if flags.get("numpy"):
+        try:
+            import numpy  # noqa: F401  (before anything is sent)
+        except ImportError:
+            raise ImportError("numpy=True needs numpy: pip install numpy") from None

@@ -1,0 +1,126 @@
+"""Tokens as the served model sees them: pure request bodies and parsers.
+
+llama-server answers ``POST /tokenize``, ``/detokenize`` and
+``/apply-template`` at its root (not under ``/v1``). A chat is counted the
+way the server counts it: the messages go through the model's chat template
+(``/apply-template``), and the resulting prompt is tokenized with the special
+tokens (BOS) that a chat request adds, so the count equals the
+``prompt_tokens`` of the server's usage for the same messages.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from .errors import APIError
+from .protocol import check_history
+
+TOKENIZE_PATH = "/tokenize"
+DETOKENIZE_PATH = "/detokenize"
+APPLY_TEMPLATE_PATH = "/apply-template"
+
+
+def check_text(text: object, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} is not valid Unicode text: {exc.reason}") from None
+    return text
+
+
+def tokenize_body(text: object, *, add_special: bool = False) -> bytes:
+    """The body of ``POST /tokenize``; special tokens in the text are parsed.
+
+    >>> tokenize_body("Hi")
+    b'{"content":"Hi","add_special":false,"parse_special":true}'
+    """
+    if not isinstance(add_special, bool):
+        raise TypeError("add_special must be True or False")
+    payload = {"content": check_text(text), "add_special": add_special, "parse_special": True}
+    return _dump(payload)
+
+
+def parse_tokens(body: bytes | str) -> list[int]:
+    """The token ids of a ``/tokenize`` answer.
+
+    >>> parse_tokens(b'{"tokens":[1,2,3]}')
+    [1, 2, 3]
+    """
+    tokens = _load(body).get("tokens")
+    if not isinstance(tokens, list) or not all(_is_int(t) for t in tokens):
+        raise APIError(f"unexpected /tokenize answer: {_preview(body)}")
+    return list(tokens)
+
+
+def detokenize_body(tokens: object) -> bytes:
+    """The body of ``POST /detokenize``, after checking the ids.
+
+    >>> detokenize_body([1, 2])
+    b'{"tokens":[1,2]}'
+    >>> detokenize_body("12")
+    Traceback (most recent call last):
+    ...
+    TypeError: tokens must be a list of int token ids
+    """
+    if isinstance(tokens, (str, bytes)) or not isinstance(tokens, Sequence):
+        raise TypeError("tokens must be a list of int token ids")
+    if not all(_is_int(t) and t >= 0 for t in tokens):
+        raise TypeError("tokens must be a list of int token ids")
+    return _dump({"tokens": list(tokens)})
+
+
+def parse_detokenized(body: bytes | str) -> str:
+    content = _load(body).get("content")
+    if not isinstance(content, str):
+        raise APIError(f"unexpected /detokenize answer: {_preview(body)}")
+    return content
+
+
+def template_body(messages: object) -> bytes:
+    """The body of ``POST /apply-template`` for a checked message list."""
+    checked = check_history(messages)
+    if not checked:
+        raise ValueError("messages must hold at least one message")
+    return _dump({"messages": checked})
+
+
+def parse_prompt(body: bytes | str) -> str:
+    prompt = _load(body).get("prompt")
+    if not isinstance(prompt, str):
+        raise APIError(f"unexpected /apply-template answer: {_preview(body)}")
+    return prompt
+
+
+def is_messages(value: object) -> bool:
+    """Whether ``count_tokens`` was given a chat (a list of messages), not a text."""
+    return (
+        not isinstance(value, (str, bytes, Mapping))
+        and isinstance(value, Sequence)
+        and all(isinstance(item, Mapping) for item in value)
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _dump(payload: object) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _load(body: bytes | str) -> dict[str, object]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise APIError(f"the server's answer is not JSON: {_preview(body)}") from None
+    if not isinstance(data, dict):
+        raise APIError(f"unexpected answer: {_preview(body)}")
+    return data
+
+
+def _preview(body: bytes | str) -> str:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return text[:200]
