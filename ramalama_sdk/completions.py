@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .chat_options import merge_extra_body
 from .errors import APIError
 from .protocol import check_options, parse_timings, parse_usage
 from .streaming import DONE, StreamState
@@ -50,10 +51,14 @@ def completion_body(
     if not text:
         raise ValueError("prompt must not be empty")
     payload: dict[str, object] = {"model": model, "prompt": text}
+    chat_only = sorted({"tools", "tool_choice", "parallel_tool_calls"} & set(options))
+    if chat_only:
+        raise TypeError(f"text completion takes no tools ({', '.join(chat_only)}): use chat()")
     payload.update(check_options(options))
     if stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
+    merge_extra_body(payload)
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
