@@ -7,7 +7,7 @@ module and waits for the answer through ``_call``; nothing blocks the event loop
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import completions, embeddings, info, tokens
 from .embeddings import RankedDocument
@@ -15,6 +15,11 @@ from .errors import APIError
 from .features import FeatureCore, check_flags, embed_result, optional_props
 from .info import ModelDetails
 from .text_streams import AsyncTextStream
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .chat_options import GenerationOptions
 
 
 class AsyncFeatures(FeatureCore):
@@ -153,7 +158,9 @@ class AsyncFeatures(FeatureCore):
 
     # -- text completion ---------------------------------------------------
 
-    async def complete_text(self, prompt: str, **options: Any) -> completions.TextCompletion:
+    async def complete_text(
+        self, prompt: str, **options: Unpack[GenerationOptions]
+    ) -> completions.TextCompletion:
         """Continue ``prompt`` (no chat template): for base models.
 
             result = await model.complete_text("The capital of France is", max_tokens=8)
@@ -165,7 +172,7 @@ class AsyncFeatures(FeatureCore):
         answer = await self._call("POST", completions.COMPLETIONS_PATH, body)
         return completions.parse_text_completion(answer)
 
-    def stream_text(self, prompt: str, **options: Any) -> AsyncTextStream:
+    def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> AsyncTextStream:
         """``complete_text()``, streamed: ``async for`` the text, then ``result()``."""
         body = completions.completion_body(self.options.model, prompt, options, stream=True)
         return self._open_text_stream(body)

@@ -2,8 +2,9 @@
 
 ``ChatOptions`` lists every keyword that ``chat()``, ``complete()`` and
 ``stream()`` take (``ActOptions`` those of ``act()``, ``GenerationOptions``
-those of ``parse()``), so that an editor completes them and a type checker
-catches a misspelt one (``**options: Unpack[ChatOptions]``). The checks here turn a bad value into a
+those of ``parse()`` and ``complete_text()``), so that an editor completes
+them and a type checker catches a misspelt one
+(``**options: Unpack[ChatOptions]``). The checks here turn a bad value into a
 TypeError or ValueError before anything is sent; ``extra_body`` is the one
 unchecked escape hatch, merged into the request last.
 """

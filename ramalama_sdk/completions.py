@@ -12,9 +12,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .chat_options import merge_extra_body
 from .errors import APIError
 from .protocol import check_options, parse_timings, parse_usage
-from .streaming import DONE, StreamState
+from .streaming import DONE, StreamEvent, StreamState
 from .tokens import check_text
 from .types import Usage
 
@@ -50,10 +51,14 @@ def completion_body(
     if not text:
         raise ValueError("prompt must not be empty")
     payload: dict[str, object] = {"model": model, "prompt": text}
+    chat_only = sorted({"tools", "tool_choice", "parallel_tool_calls"} & set(options))
+    if chat_only:
+        raise TypeError(f"text completion takes no tools ({', '.join(chat_only)}): use chat()")
     payload.update(check_options(options))
     if stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
+    merge_extra_body(payload)
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -83,8 +88,9 @@ completion_tokens=0, total_tokens=0), timings={})
 class TextStreamState(StreamState):
     """A stream of text-completion events (``choices[0].text``), assembled."""
 
-    def add(self, payload: str) -> str | None:
-        """
+    def add_events(self, payload: str) -> list[StreamEvent]:
+        """Each event read as a chat delta of its text (streams read events).
+
         >>> state = TextStreamState()
         >>> state.add('{"choices":[{"text":"Once","finish_reason":null}]}')
         'Once'
@@ -102,7 +108,7 @@ class TextStreamState(StreamState):
                 if "text" in choice:
                     choice["delta"] = {"content": choice.pop("text")}
                     payload = json.dumps({**data, "choices": [choice]})
-        return super().add(payload)
+        return super().add_events(payload)
 
     def result(self) -> TextCompletion:
         return TextCompletion(

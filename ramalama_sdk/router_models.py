@@ -15,7 +15,7 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -27,6 +27,11 @@ from .router import RouterCore, model_states
 from .streams import AsyncChatStream, ChatStream
 from .sync_model import RamalamaModel
 from .types import ChatMessage
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .chat_options import ChatOptions
 
 _POLL = 0.05
 
@@ -121,13 +126,23 @@ class RamalamaRouter(RouterCore, RamalamaModel):
         return f"RamalamaRouter(models={list(self.models)!r}, {state})"
 
     def chat(  # type: ignore[override]
-        self, message: str, history: list[ChatMessage] | None = None, *, model: str, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        *,
+        model: str,
+        **options: Unpack[ChatOptions],
     ) -> ChatMessage:
         """Send ``message`` to ``model`` (loaded first if it is not)."""
         return super().chat(message, history, model=model, **options)  # type: ignore[call-arg]
 
     def stream(  # type: ignore[override]
-        self, message: str, history: list[ChatMessage] | None = None, *, model: str, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        *,
+        model: str,
+        **options: Unpack[ChatOptions],
     ) -> ChatStream:
         """Yield ``model``'s reply as it is generated."""
         return super().stream(message, history, model=model, **options)  # type: ignore[call-arg]
@@ -234,13 +249,23 @@ class AsyncRamalamaRouter(RouterCore, AsyncRamalamaModel):
         return f"AsyncRamalamaRouter(models={list(self.models)!r}, {state})"
 
     async def chat(  # type: ignore[override]
-        self, message: str, history: list[ChatMessage] | None = None, *, model: str, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        *,
+        model: str,
+        **options: Unpack[ChatOptions],
     ) -> ChatMessage:
         """Send ``message`` to ``model`` (loaded first if it is not)."""
         return await super().chat(message, history, model=model, **options)  # type: ignore[call-arg]
 
     def stream(  # type: ignore[override]
-        self, message: str, history: list[ChatMessage] | None = None, *, model: str, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        *,
+        model: str,
+        **options: Unpack[ChatOptions],
     ) -> AsyncChatStream:
         """Yield ``model``'s reply as it is generated: ``async for``."""
         return super().stream(message, history, model=model, **options)  # type: ignore[call-arg]

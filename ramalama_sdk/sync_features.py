@@ -7,7 +7,7 @@ module and waits for the answer through ``_call``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import completions, embeddings, info, tokens
 from .embeddings import RankedDocument
@@ -15,6 +15,11 @@ from .errors import APIError
 from .features import FeatureCore, check_flags, embed_result, optional_props
 from .info import ModelDetails
 from .text_streams import TextStream
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .chat_options import GenerationOptions
 
 
 class SyncFeatures(FeatureCore):
@@ -151,7 +156,9 @@ class SyncFeatures(FeatureCore):
 
     # -- text completion ---------------------------------------------------
 
-    def complete_text(self, prompt: str, **options: Any) -> completions.TextCompletion:
+    def complete_text(
+        self, prompt: str, **options: Unpack[GenerationOptions]
+    ) -> completions.TextCompletion:
         """Continue ``prompt`` (no chat template): for base models.
 
             result = model.complete_text("The capital of France is", max_tokens=8)
@@ -163,7 +170,7 @@ class SyncFeatures(FeatureCore):
         answer = self._call("POST", completions.COMPLETIONS_PATH, body)
         return completions.parse_text_completion(answer)
 
-    def stream_text(self, prompt: str, **options: Any) -> TextStream:
+    def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> TextStream:
         """``complete_text()``, streamed: iterate for text, then ``result()``."""
         body = completions.completion_body(self.options.model, prompt, options, stream=True)
         return self._open_text_stream(body)

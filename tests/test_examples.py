@@ -87,9 +87,10 @@ def test_agent_example(tmp_path: Path) -> None:
     assert calls and len(calls) == len(results)
     for line in results:  # the real functions ran, with typed arguments
         value = line.split(": ", 1)[1]
-        assert (
-            ("degrees" in value) if line.startswith("tool get_weather") else int(value) >= -(10**9)
-        )
+        if line.startswith("tool get_weather"):
+            assert "degrees" in value
+        else:
+            int(value)  # add() ran and returned an int
     assert out[-2].startswith(f"done: {len(calls)} tool calls in ")
     roles = json.loads(out[-1])
     assert roles[0] == "user" and roles[-1] == "assistant" and roles.count("tool") == len(calls)

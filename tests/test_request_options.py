@@ -118,3 +118,12 @@ async def test_async_logprobs_and_extra_body(model_uri: str) -> None:
             USER, max_tokens=20, temperature=0, logprobs=True, extra_body={"max_tokens": 3}
         )
     assert result.logprobs is not None and len(result.logprobs) == 3
+
+
+def test_text_completion_takes_the_same_options(model: RamalamaModel) -> None:
+    result = model.complete_text(
+        "Once upon a time", max_tokens=20, top_k=1, extra_body={"max_tokens": 2}
+    )
+    assert result.usage.completion_tokens == 2  # extra_body merged last here too
+    with pytest.raises(TypeError, match="text completion takes no tools"):
+        model.complete_text("x", tools=[len])  # type: ignore[call-arg]

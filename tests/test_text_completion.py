@@ -44,7 +44,7 @@ def test_complete_text(base: RamalamaModel) -> None:
     with pytest.raises(ValueError):
         base.complete_text("")
     with pytest.raises(TypeError, match="unknown option"):
-        base.complete_text(PROMPT, temprature=0)
+        base.complete_text(PROMPT, temprature=0)  # type: ignore[call-arg]
 
 
 def test_stream_text(base: RamalamaModel) -> None:
