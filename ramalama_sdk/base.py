@@ -7,12 +7,14 @@ everything else about a model lives here once.
 from __future__ import annotations
 
 import enum
+import os
 import secrets
 import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 
-from . import commands, embeddings, engine, images, protocol
+from . import commands, embeddings, engine, images, protocol, registry, server_image
+from .addresses import check_base_url, is_loopback_url
 from .commands import Mode
 from .errors import (
     APIConnectionError,
@@ -23,10 +25,12 @@ from .errors import (
 from .options import ModelOptions, Runtime, check_api_key
 from .progress import ProgressCallback, default_reporter
 from .pull import download_steps
+from .references import model_reference
 from .server import Server, start_steps
 from .steps import Step
 
 DEFAULT_LOG_LINES = 20
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection to the server
 # Where each runtime's server reads its API key; mlx_lm's server has none.
 API_KEY_ENVS: dict[str, str | None] = {
     "llama.cpp": "LLAMA_API_KEY",
@@ -50,7 +54,7 @@ class BaseModel:
     def __init__(
         self,
         *,
-        model: str,
+        model: str | os.PathLike[str],
         base_image: str | None = None,
         temp: float = 0.8,
         ngl: int = -1,
@@ -65,12 +69,13 @@ class BaseModel:
         api_key: str | bool | None = None,
         runtime: Runtime = "llama.cpp",
         runtime_args: Sequence[str] = (),
+        thinking: bool | None = None,
         embedding: bool = False,
         rerank: bool = False,
         pooling: str | None = None,
     ) -> None:
         self.options = ModelOptions(
-            model=model,
+            model=model_reference(model),  # type: ignore[arg-type]  # checked there
             base_image=base_image,
             temp=temp,
             ngl=ngl,
@@ -85,6 +90,7 @@ class BaseModel:
             api_key=api_key,
             runtime=runtime,
             runtime_args=runtime_args,
+            thinking=thinking,
         )
         extra = embeddings.serve_args(embedding, rerank, pooling, self.options.runtime)
         if extra:  # llama-server's own flags, after the caller's
@@ -187,7 +193,10 @@ class BaseModel:
         pull = commands.pull_argv(ramalama, model, mode)
         rm = commands.rm_argv(ramalama, [model], mode, ignore=True) if force else None
         callback = default_reporter(model) if progress is AUTO else progress
-        return download_steps(model, pull, rm, self._env(), progress=callback)
+        steps = download_steps(model, pull, rm, self._env(), progress=callback)
+        if mode.container:  # the server image first, outside serve()'s timeout
+            return server_image.with_image(self.options, mode, ramalama, self._env(), steps)
+        return steps
 
     def _start_steps(self, mode: Mode, ramalama: str) -> Generator[Step, object, Server]:
         """The start-up steps, with a new API key for this server."""
@@ -206,11 +215,13 @@ class BaseModel:
         """Make ``server`` current; stop it at garbage collection or exit."""
         self._server = server
         self._finalizer = weakref.finalize(self, stop)
+        registry.track(self)
 
     def _release(self) -> Server | None:
         """Forget the current server or connection (the caller stops it)."""
         server, self._server = self._server, None
         self._attached_url = None
+        registry.untrack(self)
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
@@ -219,10 +230,13 @@ class BaseModel:
         return server
 
     def _attach(self, base_url: str, api_key: str | None) -> None:
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s):// URL, not {base_url!r}")
-        self._attached_url = base_url.rstrip("/")
+        self._attached_url = check_base_url(base_url)
         self._key = check_api_key(api_key) if api_key is not None else None
+
+    def _attached_to_loopback(self) -> bool:
+        """Whether the connected server is on this machine: never proxied,
+        whatever HTTP_PROXY says (the prompt and the key would reach the proxy)."""
+        return self._attached_url is not None and is_loopback_url(self._attached_url)
 
     # -- requests --------------------------------------------------------
 
@@ -243,16 +257,18 @@ class BaseModel:
         stream: bool = False,
     ) -> bytes:
         """Check everything the user gave, before anything is sent."""
+        target, options = self._target(options)
         pictures, options = images.pop_images(options)
         messages = protocol.chat_messages(message, history)
         if pictures is not None:
             messages[-1] = images.user_message(messages[-1]["content"], pictures)
         checked = protocol.check_options(options)
-        return protocol.chat_body(self.options.model, messages, checked, stream=stream)
+        return protocol.chat_body(target, messages, checked, stream=stream)
 
     def _complete_body(
         self, messages: object, options: Mapping[str, object], *, stream: bool = False
     ) -> bytes:
+        target, options = self._target(options)
         pictures, options = images.pop_images(options)
         checked_messages = protocol.check_history(messages)
         if not checked_messages:
@@ -260,7 +276,11 @@ class BaseModel:
         if pictures is not None:
             checked_messages[-1] = images.attach(checked_messages[-1], pictures)
         checked = protocol.check_options(options)
-        return protocol.chat_body(self.options.model, checked_messages, checked, stream=stream)
+        return protocol.chat_body(target, checked_messages, checked, stream=stream)
+
+    def _target(self, options: Mapping[str, object]) -> tuple[str, Mapping[str, object]]:
+        """The model a request names, and the options left; a router picks per call."""
+        return self.options.model, options
 
     def _endpoint(self) -> str:
         """Where to send requests, or ServerNotRunningError."""
@@ -291,10 +311,30 @@ class BaseModel:
             f"--- last lines of the server log ---\n{tail}"
         )
 
-    def _transport_error(self, exc: BaseException, *, timed_out: bool) -> RamalamaError:
-        """A connection failure as the user should see it."""
+    def _transport_error(
+        self,
+        exc: BaseException,
+        *,
+        timed_out: bool,
+        served_by: Server | None = None,
+        connecting: bool = False,
+    ) -> RamalamaError:
+        """A connection failure as the user should see it.
+
+        ``served_by`` is the server the request went to: if ``stop()`` (or
+        a new ``serve()``) replaced it meanwhile, that is the cause.
+        """
+        if served_by is not None and self._server is not served_by:
+            return ServerNotRunningError(
+                f"the model {self.options.model!r} was stopped while the request ran"
+            )
         if self._server is not None and not self._server.alive:
             return self._not_running()
+        if timed_out and connecting:
+            return APITimeoutError(
+                f"could not connect to the server within {CONNECT_TIMEOUT:g} s "
+                "(it is overloaded, or not there)"
+            )
         if timed_out:
             return APITimeoutError(
                 f"no answer within {self.options.request_timeout:g} s (request_timeout)"

@@ -18,7 +18,9 @@ from .options import DEFAULT_RUNTIME, DEFAULT_TEMP, ModelOptions
 # (an argparse error), vllm's command drops --max-tokens and mlx's drops
 # --ctx-size. An option a runtime does not take is left out of the argv.
 _TAKES: dict[str, frozenset[str]] = {
-    "llama.cpp": frozenset({"temp", "ngl", "max_tokens", "ctx_size", "threads", "webui"}),
+    "llama.cpp": frozenset(
+        {"temp", "ngl", "max_tokens", "ctx_size", "threads", "webui", "thinking"}
+    ),
     "vllm": frozenset({"ctx_size"}),  # ramalama passes it as --max-model-len
     "mlx": frozenset({"temp", "max_tokens"}),
 }
@@ -147,6 +149,8 @@ def serve_argv(
             argv += ["--threads", str(options.threads)]
         elif not mode.container:
             argv += ["--threads", str(cpu_count)]
+    if options.thinking is not None and "thinking" in takes:
+        argv += ["--thinking", "true" if options.thinking else "false"]
     if options.runtime_args:
         # One argv item: with a space, argparse takes a value that starts
         # with "--" for a flag of ramalama's own. ramalama splits it with shlex.

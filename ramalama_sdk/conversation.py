@@ -11,16 +11,23 @@ The sync and async flavours share everything but the call that waits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import copy
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .images import user_message
 from .protocol import check_message
 from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .agent import ActResult, MessageCallback
     from .async_model import AsyncRamalamaModel
+    from .chat_options import ActOptions, ChatOptions
     from .streams import AsyncChatStream, ChatStream, DoneHook
     from .sync_model import RamalamaModel
+    from .tools import ToolLike
 
 
 class _History:
@@ -34,7 +41,7 @@ class _History:
     def history(self) -> list[ChatMessage]:
         """A copy of the conversation so far, the system prompt first."""
         head = [ChatMessage(role="system", content=self._system)] if self._system else []
-        return head + [ChatMessage(role=m["role"], content=m["content"]) for m in self._turns]
+        return head + copy.deepcopy(self._turns)
 
     def reset(self, system: str | None = None) -> None:
         """Forget every turn; ``system`` replaces the system prompt when given."""
@@ -51,6 +58,10 @@ class _History:
             user = user_message(text, images)
         self._turns += [user, reply]
 
+    def _record_act(self, before: int, result: ActResult) -> None:
+        # The user's message, the tool calls and results, the answer.
+        self._turns += copy.deepcopy(result.messages[before:])
+
     def _on_done(self, text: str, images: object = None) -> DoneHook:
         def record(completion: Completion) -> None:
             self._record(text, completion.message, images)
@@ -65,16 +76,41 @@ class Conversation(_History):
         super().__init__(system)
         self._model = model
 
-    def say(self, text: str, **options: Any) -> ChatMessage:
+    def say(self, text: str, **options: Unpack[ChatOptions]) -> ChatMessage:
         """Send ``text`` with the history so far; the exchange joins the history."""
         reply = self._model.chat(text, self.history, **options)
         self._record(text, reply, options.get("images"))
         return reply
 
-    def stream(self, text: str, **options: Any) -> ChatStream:
+    def stream(self, text: str, **options: Unpack[ChatOptions]) -> ChatStream:
         """Like ``say()``, streamed; the exchange joins the history once complete."""
         body = self._model._chat_body(text, self.history, options, stream=True)
         return self._model._stream(body, self._on_done(text, options.get("images")))
+
+    def act(
+        self,
+        text: str,
+        tools: Sequence[ToolLike],
+        *,
+        max_rounds: int = 10,
+        on_message: MessageCallback | None = None,
+        raise_tool_errors: bool = False,
+        **options: Unpack[ActOptions],
+    ) -> ActResult:
+        """``act()`` with the history so far; the whole exchange, tool calls and
+        results included, joins the history once the model has answered."""
+        history = self.history
+        result = self._model.act(
+            text,
+            tools,
+            history=history,
+            max_rounds=max_rounds,
+            on_message=on_message,
+            raise_tool_errors=raise_tool_errors,
+            **options,
+        )
+        self._record_act(len(history), result)
+        return result
 
 
 class AsyncConversation(_History):
@@ -84,13 +120,37 @@ class AsyncConversation(_History):
         super().__init__(system)
         self._model = model
 
-    async def say(self, text: str, **options: Any) -> ChatMessage:
+    async def say(self, text: str, **options: Unpack[ChatOptions]) -> ChatMessage:
         """Send ``text`` with the history so far; the exchange joins the history."""
         reply = await self._model.chat(text, self.history, **options)
         self._record(text, reply, options.get("images"))
         return reply
 
-    def stream(self, text: str, **options: Any) -> AsyncChatStream:
+    def stream(self, text: str, **options: Unpack[ChatOptions]) -> AsyncChatStream:
         """Like ``say()``, streamed; the exchange joins the history once complete."""
         body = self._model._chat_body(text, self.history, options, stream=True)
         return self._model._stream(body, self._on_done(text, options.get("images")))
+
+    async def act(
+        self,
+        text: str,
+        tools: Sequence[ToolLike],
+        *,
+        max_rounds: int = 10,
+        on_message: MessageCallback | None = None,
+        raise_tool_errors: bool = False,
+        **options: Unpack[ActOptions],
+    ) -> ActResult:
+        """``act()`` with the history so far; the exchange joins the history."""
+        history = self.history
+        result = await self._model.act(
+            text,
+            tools,
+            history=history,
+            max_rounds=max_rounds,
+            on_message=on_message,
+            raise_tool_errors=raise_tool_errors,
+            **options,
+        )
+        self._record_act(len(history), result)
+        return result

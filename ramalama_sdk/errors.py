@@ -8,6 +8,12 @@ matching built-in, so both ``except RamalamaError`` and, say,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .agent import ToolRun
+    from .parsing import ParseAttempt
+    from .types import ChatMessage
 
 
 def _with_log(message: str, log_tail: Sequence[str]) -> str:
@@ -146,6 +152,44 @@ class APITimeoutError(APIConnectionError, TimeoutError):
     """The server did not answer a request within its timeout."""
 
 
+class JinjaRequiredError(APIError):
+    """The server renders chat templates without Jinja, so it refuses tools.
+
+    llama-server answers ``tools param requires --jinja flag`` when started
+    with ``--no-jinja`` (or, in builds older than late 2025, without
+    ``--jinja``). Serve with ``runtime_args=["--jinja"]``.
+    """
+
+
+class MaxRoundsError(RamalamaError, RuntimeError):
+    """``act()`` reached ``max_rounds`` and the model still called tools.
+
+    ``messages`` is the transcript so far (valid history to continue from);
+    ``tool_runs`` every tool call with its result.
+    """
+
+    def __init__(
+        self, message: str, *, messages: Sequence[ChatMessage], tool_runs: Sequence[ToolRun]
+    ) -> None:
+        super().__init__(message)
+        self.messages = list(messages)
+        self.tool_runs = list(tool_runs)
+
+
+class ParseError(RamalamaError, ValueError):
+    """``parse()`` got no reply that validates; ``attempts`` holds each raw
+    reply with its validation error, the last one last."""
+
+    def __init__(self, message: str, *, attempts: Sequence[ParseAttempt] = ()) -> None:
+        super().__init__(message)
+        self.attempts = list(attempts)
+
+
+class ReplyCutOffError(ParseError):
+    """The reply ended at ``max_tokens`` before it was complete (so it is not
+    valid JSON, or not an answer at all): raise ``max_tokens``."""
+
+
 class ContextLengthError(APIError, ValueError):
     """A prompt or input is longer than the server can take.
 
@@ -189,3 +233,59 @@ class NoChatTemplateWarning(UserWarning):
     markers such as ``<|im_end|>``. A base model is better used through
     ``complete_text()``.
     """
+
+
+class ImagePullError(ServerStartError):
+    """Container mode: the server's container image could not be pulled.
+
+    The model is not at fault. ``image`` names the image; choose another
+    with ``base_image=...``, or serve without containers (``container=False``).
+    """
+
+    def __init__(
+        self,
+        image: str,
+        detail: str,
+        *,
+        model: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            f"the container image {image!r} could not be pulled ({detail}); choose "
+            "another with base_image=..., or serve without containers with container=False",
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            log_tail=log_tail,
+        )
+        self.image = image
+
+
+class ContainerEngineError(ServerStartError):
+    """Container mode: the engine answers but could not run the server's container.
+
+    ``engine`` names it; ``container=False`` serves on the host instead.
+    """
+
+    def __init__(
+        self,
+        engine: str,
+        detail: str,
+        *,
+        model: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(
+            f"{engine} could not run the server's container ({detail}); fix the engine "
+            "(its settings are in containers.conf) or serve without containers with "
+            "container=False",
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            log_tail=log_tail,
+        )
+        self.engine = engine

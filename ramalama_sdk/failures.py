@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from . import containers
 from .errors import DownloadError, ModelNotFoundError, RamalamaError, ServerStartError
 
 _NOT_FOUND = (
@@ -114,6 +115,10 @@ def start_error(
     elif is_port_clash(log_tail):
         reason = f"port {port} is already in use"
     else:
+        # Container mode: the image or the engine, never a model download.
+        in_container = containers.start_error(model, command, exit_code, log_tail)
+        if in_container is not None and "--container" in command:
+            return in_container
         said = _explicit_error(text)
         if said is not None:
             pull = download_error(model, command, exit_code or 0, text)

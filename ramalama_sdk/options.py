@@ -11,8 +11,13 @@ import math
 from collections.abc import Sequence
 from typing import Literal, get_args
 
+from .addresses import check_host
+
 DEFAULT_TEMP = 0.8
 DEFAULT_HOST = "127.0.0.1"
+# Longer waits than this are a mistake, and sockets cannot even take some
+# (10**10 s overflows a timeval): about 116 days.
+MAX_SECONDS = 10_000_000
 
 Runtime = Literal["llama.cpp", "vllm", "mlx"]
 """The inference servers ramalama runs: llama-server, vLLM, mlx_lm.server."""
@@ -37,6 +42,10 @@ def check_api_key(key: object) -> str:
     if not key or not key.isprintable() or key != key.strip() or "," in key:
         # llama-server splits keys on commas; headers cannot carry controls.
         raise ValueError("api_key must be printable, non-empty, without commas or edge spaces")
+    if not key.isascii():
+        # HTTP headers travel as Latin-1 at best: a non-ASCII key would be
+        # refused by the client or arrive mangled (a misleading 401).
+        raise ValueError("api_key must be ASCII text")
     return key
 
 
@@ -73,6 +82,8 @@ class ModelOptions:
     runtime: Runtime = DEFAULT_RUNTIME
     # Passed to the inference server as they are, e.g. ("--parallel", "8").
     runtime_args: Sequence[str] = ()
+    # A thinking model thinks (True) or answers at once (False); None: its default.
+    thinking: bool | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
@@ -101,14 +112,15 @@ class ModelOptions:
                 raise TypeError(f"{name} must be a number of seconds, not {value!r}")
             if value <= 0:
                 raise ValueError(f"{name} must be > 0 seconds, not {value}")
+            if value > MAX_SECONDS:
+                raise ValueError(f"{name} must be at most {MAX_SECONDS} seconds, not {value}")
         if self.container is not None and not isinstance(self.container, bool):
             raise TypeError("container must be True, False or None")
         if self.port is not None:
             self._check_int("port", minimum=1)
             if self.port > 65535:
                 raise ValueError(f"port must be at most 65535, not {self.port}")
-        if not isinstance(self.host, str) or not self.host:
-            raise TypeError("host must be a non-empty str")
+        check_host(self.host)
         if self.api_key is not None and not isinstance(self.api_key, bool):
             check_api_key(self.api_key)
         if not isinstance(self.runtime, str):
@@ -128,6 +140,8 @@ class ModelOptions:
         if any("\0" in arg for arg in self.runtime_args):
             raise ValueError("runtime_args must not contain a NUL character")
         object.__setattr__(self, "runtime_args", tuple(self.runtime_args))
+        if self.thinking is not None and not isinstance(self.thinking, bool):
+            raise TypeError("thinking must be True, False or None")
         if self.runtime == "mlx" and isinstance(self.api_key, str):
             raise ValueError("runtime='mlx': its server (mlx_lm) cannot check an api_key")
 

@@ -35,6 +35,10 @@ T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
 _LOG_TAIL_BYTES = 64 * 1024
+# A server writes ~820 bytes per request to its log: once the part between
+# the first and the last 64 KiB grows past this, its blocks are freed.
+_LOG_TRIM_AT = 4 * 1024 * 1024
+_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
 
 
 def _load_prctl() -> Callable[[int, int], int] | None:
@@ -64,6 +68,21 @@ def _load_prctl() -> Callable[[int, int], int] | None:
 
 
 _die_with_parent = _load_prctl()
+
+
+def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fallocate = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    fallocate.restype = ctypes.c_int
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    return fallocate
+
+
+_fallocate = _load_fallocate()
 
 
 class _Spawner:
@@ -120,11 +139,14 @@ def spawn(
 ) -> concurrent.futures.Future[subprocess.Popen[bytes]]:
     """Start ``argv`` in its own session, tied to this process's life."""
     parent = os.getpid()
-    preexec = None
-    if _die_with_parent is not None:
-        die = _die_with_parent
+    die = _die_with_parent
 
-        def preexec() -> None:
+    def preexec() -> None:
+        # A program that blocks signals (the block-then-sigwait() shutdown
+        # pattern) passes its mask on through fork and exec: ramalama would
+        # then hold the parent-death SIGINT pending forever. Unblock all.
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        if die is not None:
             die(parent, signal.SIGINT)
 
     def start() -> subprocess.Popen[bytes]:
@@ -162,7 +184,7 @@ def stop_group(popen: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     process that even SIGKILL does not end at once (uninterruptible I/O).
     """
     pgid = popen.pid  # start_new_session made the child its group leader
-    members = _group_members(popen.pid)
+    members = _group_members(pgid)
     _signal_group(pgid, signal.SIGKILL)
     for proc in members:  # in case one left the group
         try:
@@ -236,14 +258,41 @@ def stop_spawned(future: concurrent.futures.Future[subprocess.Popen[bytes]]) -> 
         stop_group(popen)
 
 
-def _group_members(pid: int) -> list[psutil.Process]:
-    # Children that left the group (none do today) would escape killpg, so
-    # they are collected by parentage, not by group.
+def running_elsewhere(pid: int) -> bool:
+    """Whether ``pid`` runs, asked by a process that is not its parent."""
     try:
-        root = psutil.Process(pid)
-        return [p for p in root.children(recursive=True) if p.pid != pid]
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
-        return []
+        return False
+
+
+def _group_members(pid: int) -> list[psutil.Process]:
+    """The processes to wait for when stopping the group that ``pid`` leads.
+
+    By parentage: children that left the group would escape killpg. By
+    group too: once ramalama itself has died (``kill <its pid>``),
+    llama-server is an orphan that only its group still names.
+    """
+    found: dict[int, psutil.Process] = {}
+    try:
+        for child in psutil.Process(pid).children(recursive=True):
+            found[child.pid] = child
+    except psutil.Error:
+        pass
+    for other in psutil.pids():
+        if other == pid or other in found:
+            continue
+        try:
+            if os.getpgid(other) == pid:
+                found[other] = psutil.Process(other)
+        except (OSError, psutil.Error):
+            continue
+    return list(found.values())
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL every process of a group, without waiting."""
+    _signal_group(pgid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -269,6 +318,7 @@ class LogFile:
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
         self._handle: IO[bytes] | None = os.fdopen(fd, "ab")
         self._saved: list[str] = []
+        self._freed_to = _LOG_TAIL_BYTES  # the first 64 KiB (start-up) are kept
 
     @property
     def handle(self) -> IO[bytes]:
@@ -296,9 +346,27 @@ class LogFile:
         if self._handle is None:
             return self._saved[-lines:] if lines > 0 else []
         size = os.fstat(self._handle.fileno()).st_size
-        data = self.read_from(max(0, size - _LOG_TAIL_BYTES))
+        data = self.read_from(max(0, size - _LOG_TAIL_BYTES)).replace(b"\0", b"")
         text = data.decode("utf-8", errors="replace")
         return text.splitlines()[-lines:] if lines > 0 else []
+
+    def bound(self) -> None:
+        """Free the blocks of the log's middle once it has grown large.
+
+        The file keeps its size (children append at its end), and reads as
+        zeros where it was freed; ``tail()`` reads the end only. Without
+        hole punching (not Linux, or a file system without it), the log
+        is left as it is.
+        """
+        if self._handle is None or _fallocate is None:
+            return
+        fd = self._handle.fileno()
+        end = (os.fstat(fd).st_size - _LOG_TAIL_BYTES) & ~0xFFF
+        if end - self._freed_to < _LOG_TRIM_AT:
+            return
+        mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
+        if _fallocate(fd, mode, self._freed_to, end - self._freed_to) == 0:
+            self._freed_to = end
 
     def close(self, keep: int = 200) -> None:
         """Keep the last ``keep`` lines in memory and let the file go."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -278,8 +279,11 @@ def default_reporter(model: str) -> ProgressCallback | None:
     kernel = _in_kernel()
     if not (kernel or _stderr_is_terminal()):
         return None
+    # tqdm's notebook bar needs ipywidgets; without it tqdm.auto warns
+    # (TqdmWarning: IProgress not found) and draws text anyway.
+    widgets = kernel and importlib.util.find_spec("ipywidgets") is not None
     try:
-        module = importlib.import_module("tqdm.auto" if kernel else "tqdm")
+        module = importlib.import_module("tqdm.auto" if widgets else "tqdm")
     except ImportError:
         return None
     return TqdmReporter(module.tqdm, model)

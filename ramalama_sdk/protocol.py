@@ -12,7 +12,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from .errors import APIError
+from . import chat_options, replies
+from .errors import APIError, JinjaRequiredError
 from .images import check_parts
 from .refusals import classify
 from .types import ROLES, ChatMessage, Completion, Usage
@@ -67,15 +68,20 @@ def check_history(history: object) -> list[ChatMessage]:
                 f"history[{index}] must be a dict with 'role' and 'content', "
                 f"not {type(item).__name__}"
             )
-        missing = {"role", "content"} - set(item)
+        calls = item.get("tool_calls") if item.get("role") == "assistant" else None
+        # An assistant message made only of tool calls may have no content.
+        required = {"role"} if calls else {"role", "content"}
+        missing = required - set(item)
         if missing:
             raise ValueError(f"history[{index}] lacks {', '.join(sorted(missing))}")
-        role, content = item["role"], item["content"]
+        role, content = item["role"], item.get("content")
         if role not in ROLES:
             raise ValueError(
                 f"history[{index}] has an unknown role {role!r} "
                 f"(use one of: {', '.join(sorted(ROLES))})"
             )
+        if content is None and calls:
+            content = ""
         if isinstance(content, list):  # OpenAI content parts: text and images
             parts = check_parts(content, f"history[{index}]['content']")
             checked.append({"role": role, "content": parts})  # type: ignore[typeddict-item]
@@ -86,7 +92,9 @@ def check_history(history: object) -> list[ChatMessage]:
                 f"parts, not {type(content).__name__}"
             )
         _check_text(content, f"history[{index}]['content']")
-        checked.append(ChatMessage(role=role, content=content))
+        message = ChatMessage(role=role, content=content)
+        replies.check_message_extras(index, item, message)
+        checked.append(message)
     return checked
 
 
@@ -106,7 +114,7 @@ def check_options(options: Mapping[str, object]) -> dict[str, object]:
     >>> check_options({"temprature": 0})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    TypeError: unknown option 'temprature' (known: max_tokens, ...)
+    TypeError: unknown option 'temprature' (known: cache_prompt, ...)
     """
     checked: dict[str, object] = {}
     for name, value in options.items():
@@ -116,23 +124,27 @@ def check_options(options: Mapping[str, object]) -> dict[str, object]:
             raise TypeError(f"unknown option {name!r} (known: {known})")
         if value is not None:
             checked[name] = check(name, value)
-    return checked
+    return chat_options.finish(checked)
 
 
 def _number(name: str, value: object, low: float, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not math.isfinite(value):  # JSON has no inf nor NaN
+        raise ValueError(f"{name} must be a finite number, not {value}")
     if not low <= value <= high:
         limit = f"between {low:g} and {high:g}" if high < math.inf else f">= {low:g}"
         raise ValueError(f"{name} must be {limit}, not {value}")
     return value
 
 
-def _integer(name: str, value: object, low: int | None) -> int:
+def _integer(name: str, value: object, low: int | None, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, not {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, not {value}")
     return value
 
 
@@ -164,7 +176,7 @@ def _response_format(name: str, value: object) -> dict[str, object]:
     if fmt.get("type") in ("json_object", "json_schema", "text"):
         return fmt  # already an OpenAI response_format
     try:
-        json.dumps(fmt)
+        json.dumps(fmt, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} is not a JSON schema: {exc}") from None
     return {"type": "json_schema", "json_schema": {"name": "response", "schema": fmt}}
@@ -173,10 +185,12 @@ def _response_format(name: str, value: object) -> dict[str, object]:
 _OPTION_CHECKS: dict[str, Callable[[str, object], object]] = {
     "temperature": lambda n, v: _number(n, v, 0.0),
     "top_p": lambda n, v: _number(n, v, 0.0, 1.0),
-    "max_tokens": lambda n, v: _integer(n, v, 1),
+    # llama-server reads both as 32-bit integers (n_predict, seed).
+    "max_tokens": lambda n, v: _integer(n, v, 1, 2**31 - 1),
     "seed": lambda n, v: _integer(n, v, None),
     "stop": _stop,
     "response_format": _response_format,
+    **chat_options.CHECKS,
 }
 
 
@@ -199,7 +213,12 @@ def chat_body(
         # Usage arrives in the last event only when asked for.
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    chat_options.merge_extra_body(payload)
+    try:
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:  # inf or NaN in a schema given as an OpenAI response_format
+        raise ValueError(f"the request cannot be sent as JSON: {exc}") from None
+    return text.encode()
 
 
 def parse_chat_reply(body: bytes | str) -> ChatMessage:
@@ -208,7 +227,9 @@ def parse_chat_reply(body: bytes | str) -> ChatMessage:
     >>> parse_chat_reply(b'{"choices":[{"message":{"role":"assistant","content":"Hi"}}]}')
     {'role': 'assistant', 'content': 'Hi'}
     """
-    return parse_completion(body).message
+    completion = parse_completion(body)
+    replies.warn_if_cut_off(completion)
+    return completion.message
 
 
 def parse_completion(body: bytes | str) -> Completion:
@@ -221,11 +242,16 @@ def parse_completion(body: bytes | str) -> Completion:
         raise APIError(f"unexpected reply from the server: {_preview(body)}", body=data) from None
     if not isinstance(content, str):
         raise APIError(f"unexpected reply content: {_preview(body)}", body=data)
+    calls = replies.parse_tool_calls(choice["message"].get("tool_calls"))
+    reasoning = replies.parse_reasoning(choice["message"])
     return Completion(
-        message=ChatMessage(role="assistant", content=content),
+        message=replies.assistant_message(content, calls, reasoning),
         finish_reason=choice.get("finish_reason"),
         usage=parse_usage(data.get("usage")),
         timings=parse_timings(data.get("timings")),
+        tool_calls=calls,
+        reasoning=reasoning,
+        logprobs=replies.parse_logprobs(choice.get("logprobs")),
     )
 
 
@@ -287,6 +313,13 @@ def api_error(status: int, body: bytes | str) -> APIError:
                 message = text if not isinstance(kind, str) else f"{text} ({kind})"
         elif isinstance(error, str):
             message = error
+    if message is not None and "requires --jinja flag" in message:
+        return JinjaRequiredError(
+            f"{message}: this server cannot take tools; serve the model with "
+            "runtime_args=['--jinja'] (llama-server)",
+            status=status,
+            body=data,
+        )
     return classify(status, message or _preview(body), data)
 
 

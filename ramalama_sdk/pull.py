@@ -24,8 +24,9 @@ def run_steps(
     env: dict[str, str],
     *,
     progress: ProgressCallback | None = None,
+    lines: int = 50,
 ) -> Generator[Step, object, tuple[int, str]]:
-    """Run one ramalama command to its end; return (exit code, output)."""
+    """Run one ramalama command to its end; return (exit code, its last ``lines``)."""
     log = LogFile(prefix="ramalama-sdk-pull-")
     monitor = PullMonitor(log.read_from, progress) if progress is not None else None
     try:
@@ -42,7 +43,7 @@ def run_steps(
             yield Sleep(POLL_INTERVAL)
         if monitor is not None:
             monitor.close()
-        return code, "\n".join(strip_bar(log.tail(50)))
+        return code, "\n".join(strip_bar(log.tail(lines)))
     finally:
         if monitor is not None:
             monitor.close()

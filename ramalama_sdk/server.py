@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 from . import commands, engine, failures
 from .commands import Mode
-from .errors import ServerTimeoutError
+from .errors import ServerStartError, ServerTimeoutError
 from .options import ModelOptions
-from .process import LogFile, free_port, spawn, stop_group
-from .steps import Probe, Sleep, Spawn, Step, Stop
+from .ports import listens_on, port_in_use
+from .process import LogFile, free_port, kill_group, running_elsewhere, spawn, stop_group
+from .runtime_files import missing_files
+from .steps import Owns, Probe, Sleep, Spawn, Step, Stop
+from .watchdog import Watchdog, remove
 
 # Between health probes: small models are ready within a second, where every
 # millisecond of polling delay shows; a large one loads for longer, where a
@@ -92,20 +96,63 @@ class Server:
         self.popen: subprocess.Popen[bytes] | None = None
         self._spawning: concurrent.futures.Future[subprocess.Popen[bytes]] | None = None
         self._stopped = False
+        # A container runs outside ramalama's process group: see watchdog.py.
+        self.watchdog: Watchdog | None = None
+        self._group_killed = False
+        # Only the process that spawned the child can wait for it, and only
+        # that process may stop it: a forked child (a gunicorn worker) that
+        # inherited this object uses the server, and leaves it alone.
+        self.owner = os.getpid()
 
     @property
     def exit_code(self) -> int | None:
-        """None while the child runs (or has not started)."""
-        return None if self.popen is None else self.popen.poll()
+        """None while the child runs (or has not started); -1 when it has
+        ended and this process cannot know how (a forked child's view)."""
+        if self.popen is None:
+            return None
+        if os.getpid() != self.owner:
+            # Popen.poll() here would read "no such child" as exit code 0.
+            return None if running_elsewhere(self.popen.pid) else -1
+        code = self.popen.poll()
+        if code is not None and not self._stopped and not self._group_killed:
+            # ramalama ended (killed alone, say): llama-server, now an
+            # orphan of the same group, must not serve on for nobody.
+            self._group_killed = True
+            kill_group(self.popen.pid)
+        return code
 
     @property
     def alive(self) -> bool:
-        return self.popen is not None and not self._stopped and self.popen.poll() is None
+        if self.popen is None or self._stopped or self.exit_code is not None:
+            return False
+        self.log.bound()  # cheap (one fstat) until the log has grown large
+        return True
+
+    def owns_port(self) -> bool:
+        """Whether this server's own processes listen on its port.
+
+        A health answer proves that *a* server listens there, not that it is
+        this one: a port given by the user may be held by another program.
+        In container mode the port is published by the engine (a process
+        outside this group, or the kernel's NAT): the check made before the
+        spawn (port_in_use) is what guards that mode.
+        """
+        if self.popen is None:
+            return False
+        if self.mode.container:
+            return True
+        return listens_on(self.popen.pid, self.port)
 
     def start(self, env: dict[str, str]) -> concurrent.futures.Future[subprocess.Popen[bytes]]:
         """Spawn the child; ``popen`` is set as soon as it exists."""
+        if self.mode.container and self.name is not None:
+            executable = shutil.which(self.mode.engine or "podman", path=engine.child_path())
+            if executable is not None:  # armed before any container can exist
+                self.watchdog = Watchdog(executable, self.name)
         future = spawn(self.argv, env=env, stdout=self.log.handle, stderr=self.log.handle)
         self._spawning = future
+        if self.watchdog is not None:
+            future.add_done_callback(_tell_group(self.watchdog))
         return future
 
     def stop(self) -> None:
@@ -113,6 +160,9 @@ class Server:
         if self._stopped:
             return
         self._stopped = True
+        if os.getpid() != self.owner:
+            self.log.close()  # this process's descriptor only
+            return
         try:
             if self.popen is None and self._spawning is not None:
                 # Stopped while being spawned (a cancelled task): the child
@@ -122,10 +172,14 @@ class Server:
                 except Exception:
                     self.popen = None
             if self.popen is not None:
-                if self.mode.container and self.name is not None:
+                if self.watchdog is not None:
+                    remove(self.watchdog.engine, self.watchdog.name)
+                elif self.mode.container and self.name is not None:
                     self._stop_container()
                 stop_group(self.popen)
         finally:
+            if self.watchdog is not None:
+                self.watchdog.disarm()
             self.log.close()
 
     def _stop_container(self) -> None:
@@ -144,15 +198,44 @@ class Server:
             pass  # the process group is stopped next in any case
 
 
+def _tell_group(
+    dog: Watchdog,
+) -> Callable[[concurrent.futures.Future[subprocess.Popen[bytes]]], None]:
+    def tell(future: concurrent.futures.Future[subprocess.Popen[bytes]]) -> None:
+        if future.exception() is None:
+            dog.tell_group(future.result().pid)  # the group leader: start_new_session
+
+    return tell
+
+
 def start_steps(
-    options: ModelOptions, mode: Mode, ramalama: str, *, api_key_env: str | None = None
+    options: ModelOptions,
+    mode: Mode,
+    ramalama: str,
+    *,
+    api_key_env: str | None = None,
+    argv_transform: Callable[[list[str]], list[str]] | None = None,
 ) -> Generator[Step, object, Server]:
     """The steps of one ``serve()``; returns the ready server or raises.
 
-    Every server spawned here is stopped again before an error leaves.
+    ``argv_transform`` rewrites the serve command line (router mode serves
+    several models). Every server spawned here is stopped again before an
+    error leaves.
     """
     started = time.monotonic()
     deadline = started + options.timeout
+    missing = [] if mode.container else missing_files(options.runtime_args)
+    if missing:
+        named = ", ".join(f"{option} {path!r}" for option, path in missing)
+        raise ServerStartError(
+            f"runtime_args name files that do not exist: {named}", model=options.model
+        )
+    if options.port is not None and port_in_use(options.host, options.port):
+        raise ServerStartError(
+            f"port {options.port} is already in use by another program: choose "
+            "another port, or leave port unset for a free one",
+            model=options.model,
+        )
     for attempt in range(PORT_ATTEMPTS):
         port = options.port if options.port is not None else free_port(options.host)
         name = f"ramalama-sdk-{uuid.uuid4().hex[:12]}" if mode.container else None
@@ -165,6 +248,8 @@ def start_steps(
             name=name,
             api_key_env=api_key_env if mode.container else None,
         )
+        if argv_transform is not None:
+            argv = argv_transform(argv)
         server = Server(
             argv,
             model=options.model,
@@ -192,7 +277,9 @@ def start_steps(
                     break
                 raise failures.start_error(options.model, argv, code, tail, port=port)
             ready = yield Probe(health)
-            if ready and server.exit_code is None:
+            # The key is sent only once the answering server is known to be
+            # this one; a foreign one makes ours exit (port in use), below.
+            if ready and server.exit_code is None and (yield Owns(server)):
                 return server
             if time.monotonic() >= deadline:
                 tail = server.log.tail(30)

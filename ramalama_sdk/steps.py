@@ -31,6 +31,13 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class Owns:
+    """Send back whether the server's own processes hold its port."""
+
+    server: Server
+
+
+@dataclass(frozen=True)
 class Sleep:
     seconds: float
 
@@ -56,4 +63,4 @@ class Launch:
     stderr: int | IO[bytes]
 
 
-Step = Spawn | Probe | Sleep | Stop | Launch
+Step = Spawn | Probe | Owns | Sleep | Stop | Launch

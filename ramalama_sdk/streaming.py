@@ -8,10 +8,13 @@ the assembled reply, finish reason, usage and timings.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Literal
 
+from . import replies
 from .errors import APIError
 from .protocol import api_error, parse_timings, parse_usage
-from .types import ChatMessage, Completion, Usage
+from .types import ChatMessage, Completion, TokenLogprob, ToolCall, Usage
 
 DONE = "[DONE]"
 
@@ -60,11 +63,22 @@ class SSEDecoder:
         return events
 
 
+@dataclass(frozen=True)
+class StreamEvent:
+    """A piece of a streamed reply: answer text, or a thinking model's reasoning."""
+
+    kind: Literal["content", "reasoning"]
+    text: str
+
+
 class StreamState:
     """What a stream has delivered so far."""
 
     def __init__(self) -> None:
         self._parts: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls = replies.ToolCallAssembler()
+        self._logprobs: list[TokenLogprob] | None = None
         self.finish_reason: str | None = None
         self.usage = Usage()
         self.timings: dict[str, float] = {}
@@ -81,9 +95,18 @@ class StreamState:
         >>> state.add("[DONE]"), state.done, state.message
         (None, True, {'role': 'assistant', 'content': 'Hi'})
         """
+        text = [e.text for e in self.add_events(payload) if e.kind == "content"]
+        return text[0] if text else None
+
+    def add_events(self, payload: str) -> list[StreamEvent]:
+        """Take one event payload; return the reasoning and text it adds.
+
+        >>> StreamState().add_events('{"choices":[{"delta":{"reasoning_content":"Hm"}}]}')
+        [StreamEvent(kind='reasoning', text='Hm')]
+        """
         if payload == DONE:
             self.done = True
-            return None
+            return []
         if payload.startswith("error:"):
             payload = payload[6:].strip()
         try:
@@ -100,31 +123,52 @@ class StreamState:
             self.usage = parse_usage(data["usage"])
         if "timings" in data:
             self.timings = parse_timings(data["timings"])
-        delta_text: str | None = None
+        events: list[StreamEvent] = []
         choices = data.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             choice = choices[0]
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
             delta = choice.get("delta")
-            content = delta.get("content") if isinstance(delta, dict) else None
-            if isinstance(content, str) and content:
-                self._parts.append(content)
-                delta_text = content
-        return delta_text
+            if isinstance(delta, dict):
+                reasoning = replies.parse_reasoning(delta)
+                if reasoning:
+                    self._reasoning.append(reasoning)
+                    events.append(StreamEvent("reasoning", reasoning))
+                content = delta.get("content")
+                if isinstance(content, str) and content:
+                    self._parts.append(content)
+                    events.append(StreamEvent("content", content))
+                self._calls.add(delta.get("tool_calls"))
+            logprobs = replies.parse_logprobs(choice.get("logprobs"))
+            if logprobs is not None:
+                self._logprobs = (self._logprobs or []) + list(logprobs)
+        return events
 
     @property
     def text(self) -> str:
         return "".join(self._parts)
 
     @property
+    def reasoning(self) -> str | None:
+        return "".join(self._reasoning) or None
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self._calls.result()
+
+    @property
     def message(self) -> ChatMessage:
-        return ChatMessage(role="assistant", content=self.text)
+        return replies.assistant_message(self.text, self.tool_calls, self.reasoning)
 
     def completion(self) -> Completion:
+        logprobs = tuple(self._logprobs) if self._logprobs is not None else None
         return Completion(
             message=self.message,
             finish_reason=self.finish_reason,
             usage=self.usage,
             timings=dict(self.timings),
+            tool_calls=self.tool_calls,
+            reasoning=self.reasoning,
+            logprobs=logprobs,
         )

@@ -8,13 +8,13 @@ llama-server to stop generating. After the loop, ``message``,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .errors import APIConnectionError, RamalamaError
-from .streaming import SSEDecoder, StreamState
-from .types import ChatMessage, Completion, Usage
+from .streaming import SSEDecoder, StreamEvent, StreamState
+from .types import ChatMessage, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
     import aiohttp
@@ -41,6 +41,16 @@ class _Stream:
         return self._state.message
 
     @property
+    def reasoning(self) -> str | None:
+        """A thinking model's reasoning received so far; None if none came."""
+        return self._state.reasoning
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The reply's tool calls, assembled from their deltas (whole once ended)."""
+        return self._state.tool_calls
+
+    @property
     def finish_reason(self) -> str | None:
         """Why generation ended (``stop``, ``length``); None until it has."""
         return self._state.finish_reason
@@ -63,17 +73,13 @@ class _Stream:
             raise RuntimeError("a stream can be iterated only once")
         self._started = True
 
-    def _take(self, chunk: bytes) -> Iterator[str]:
+    def _take(self, chunk: bytes) -> Iterator[StreamEvent]:
         for payload in self._decoder.feed(chunk):
-            delta = self._state.add(payload)
-            if delta:
-                yield delta
+            yield from self._state.add_events(payload)
 
-    def _finish(self) -> Iterator[str]:
+    def _finish(self) -> Iterator[StreamEvent]:
         for payload in self._decoder.flush():
-            delta = self._state.add(payload)
-            if delta:
-                yield delta
+            yield from self._state.add_events(payload)
         if not self._state.done:
             raise APIConnectionError("the stream ended before the reply was complete")
         if self._on_done is not None:
@@ -95,12 +101,31 @@ class ChatStream(_Stream):
         self._open = open_response
         self._map_error = map_error
         self._response: requests.Response | None = None
+        self._closed = False
 
     def __iter__(self) -> Iterator[str]:
         self._begin()
-        return self._deltas()
+        return self._texts()
 
-    def _deltas(self) -> Iterator[str]:
+    def _texts(self) -> Iterator[str]:
+        events = self._events()
+        try:
+            for event in events:
+                if event.kind == "content":
+                    yield event.text
+        finally:
+            events.close()  # left early: the connection closes now
+
+    def events(self) -> Iterator[StreamEvent]:
+        """Iterate over reasoning and answer text alike, as they arrive:
+
+        for event in model.stream("Why?").events():
+            print(event.text, end="", file=thoughts if event.kind == "reasoning" else out)
+        """
+        self._begin()
+        return self._events()
+
+    def _events(self) -> Generator[StreamEvent, None, None]:
         import requests
 
         self._decoder = SSEDecoder()
@@ -111,14 +136,26 @@ class ChatStream(_Stream):
                 # returns the connection to the pool for the next request.
                 for chunk in response.iter_content(chunk_size=None):
                     yield from self._take(chunk)
-            except requests.RequestException as exc:
-                raise self._map_error(exc) from None
+            except Exception as exc:
+                if self._closed:  # close() from another thread: a plain end
+                    return
+                if isinstance(exc, requests.RequestException):
+                    raise self._map_error(exc) from None
+                raise
+            if self._closed:
+                return
             yield from self._finish()
         finally:
             response.close()
 
     def close(self) -> None:
-        """Stop receiving: closes the connection, the server stops generating."""
+        """Stop receiving: closes the connection, the server stops generating.
+
+        Safe from another thread (a "stop generating" button): the loop
+        that iterates the stream then ends without an error, and ``done``
+        stays False.
+        """
+        self._closed = True
         if self._response is not None:
             self._response.close()
 
@@ -150,9 +187,23 @@ class AsyncChatStream(_Stream):
 
     def __aiter__(self) -> AsyncIterator[str]:
         self._begin()
-        return self._deltas()
+        return self._texts()
 
-    async def _deltas(self) -> AsyncIterator[str]:
+    async def _texts(self) -> AsyncIterator[str]:
+        events = self._events()
+        try:
+            async for event in events:
+                if event.kind == "content":
+                    yield event.text
+        finally:
+            await events.aclose()  # left early: the connection closes now
+
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """Reasoning and answer text alike, as they arrive: ``async for event in ...``."""
+        self._begin()
+        return self._events()
+
+    async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         import aiohttp
 
         self._decoder = SSEDecoder()
@@ -160,12 +211,12 @@ class AsyncChatStream(_Stream):
         try:
             try:
                 async for chunk in response.content.iter_any():
-                    for delta in self._take(chunk):
-                        yield delta
+                    for event in self._take(chunk):
+                        yield event
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise await self._map_error(exc) from None
-            for delta in self._finish():
-                yield delta
+            for event in self._finish():
+                yield event
         finally:
             response.close()  # cut short, this tells the server to stop generating
 

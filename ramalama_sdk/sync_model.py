@@ -5,37 +5,42 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import deploy, protocol
-from .base import AUTO, Auto
-from .connections import ConnectionPerThread, TransportFailure
+from . import agent, deploy, parsing, protocol
+from .base import AUTO, CONNECT_TIMEOUT, Auto
+from .connections import ConnectionPool, TransportFailure
 from .conversation import Conversation
-from .errors import RamalamaError
+from .errors import RamalamaError, ServerNotRunningError
 from .process import spawn, stop_spawned
 from .progress import ProgressCallback
 from .server import Server
-from .steps import Launch, Probe, Sleep, Spawn, Step, Stop
+from .steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
 from .streams import ChatStream, DoneHook
 from .sync_features import SyncFeatures
 from .text_streams import TextStream
 from .types import ChatMessage, Completion
 
-CONNECT_TIMEOUT = 5.0
+if TYPE_CHECKING:
+    import pydantic
+    from typing_extensions import Unpack
+
+    from .chat_options import ActOptions, ChatOptions, GenerationOptions
+    from .tools import ToolLike
 # RETRY_NOTE, why a request is sent once more after a connection error and
 # why a stream asks for a connection of its own: llama-server closes a
 # kept-alive connection once it has been idle for 5 s, and after a streamed
 # reply although it announced keep-alive. Reusing such a connection fails
 # before the server has read anything, and a new connection succeeds.
 T = TypeVar("T")
+M = TypeVar("M", bound="pydantic.BaseModel")
 
 
 class RamalamaModel(SyncFeatures):
@@ -51,7 +56,10 @@ class RamalamaModel(SyncFeatures):
     def _init_io(self) -> None:
         self._lock = threading.RLock()
         self._session: requests.Session | None = None
-        self._connections: ConnectionPerThread | None = None
+        self._connections: ConnectionPool | None = None
+        # Set by stop() from another thread while serve() is loading.
+        self._abort = threading.Event()
+        self._starting = False
 
     def __enter__(self) -> RamalamaModel:
         self.download()
@@ -91,13 +99,18 @@ class RamalamaModel(SyncFeatures):
             self._stop_locked()
             mode, ramalama = self._resolve()
             self._session = _new_session(trust_env=False)
+            self._abort.clear()
+            self._starting = True
             try:
-                server = self._drive(self._start_steps(mode, ramalama))
+                server = self._drive(self._start_steps(mode, ramalama), abortable=True)
             except BaseException:
-                self._stop_locked()
+                _uninterrupted(self._stop_locked)
                 raise
+            finally:
+                self._starting = False
+                self._abort.clear()
             self._adopt(server, server.stop)
-            self._connections = ConnectionPerThread(
+            self._connections = ConnectionPool(
                 server.base_url,
                 connect_timeout=CONNECT_TIMEOUT,
                 timeout=self.options.request_timeout,
@@ -123,7 +136,7 @@ class RamalamaModel(SyncFeatures):
         """
         attached = cls(model=model or "default", request_timeout=request_timeout, api_key=False)
         attached._attach(base_url, api_key)
-        attached._session = _new_session(trust_env=True)
+        attached._session = _new_session(trust_env=not attached._attached_to_loopback())
         if model is None:
             response = attached._send("GET", "/models", None, stream=False)
             attached.options = replace(
@@ -147,9 +160,15 @@ class RamalamaModel(SyncFeatures):
         return deploy.generate(self.options, kind, directory)
 
     def stop(self) -> None:
-        """Stop the server and wait until all its processes are gone; idempotent."""
+        """Stop the server and wait until all its processes are gone; idempotent.
+
+        Called from another thread while ``serve()`` is still loading, it
+        makes that ``serve()`` give up at once (ServerNotRunningError).
+        """
+        if self._starting:
+            self._abort.set()
         with self._lock:
-            self._stop_locked()
+            _uninterrupted(self._stop_locked)
 
     def _stop_locked(self) -> None:
         server = self._release()
@@ -165,26 +184,82 @@ class RamalamaModel(SyncFeatures):
             server.stop()
 
     def chat(
-        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply.
 
         The reply is ``{"role": "assistant", "content": "..."}``. Options:
-        ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop`` and
-        ``response_format`` (a JSON schema dict or a pydantic model class).
+        ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
+        ``response_format`` (a JSON schema dict or a pydantic model class),
+        ``tools`` and the rest of ``ChatOptions``.
         """
         body = self._chat_body(message, history, options)
         self._check_template()
         return protocol.parse_chat_reply(self._post(protocol.CHAT_PATH, body))
 
-    def complete(self, messages: list[ChatMessage], **options: Any) -> Completion:
-        """Send a whole conversation; return message, finish reason, usage, timings."""
+    def complete(self, messages: list[ChatMessage], **options: Unpack[ChatOptions]) -> Completion:
+        """Send a whole conversation; return message, finish reason, usage, timings,
+        tool calls, reasoning and logprobs."""
+        return self._complete(messages, options)
+
+    def _complete(self, messages: list[ChatMessage], options: Mapping[str, Any]) -> Completion:
         body = self._complete_body(messages, options)
         self._check_template()
         return protocol.parse_completion(self._post(protocol.CHAT_PATH, body))
 
+    def act(
+        self,
+        prompt: str | list[ChatMessage],
+        tools: Sequence[ToolLike],
+        *,
+        history: list[ChatMessage] | None = None,
+        max_rounds: int = 10,
+        on_message: agent.MessageCallback | None = None,
+        raise_tool_errors: bool = False,
+        **options: Unpack[ActOptions],
+    ) -> agent.ActResult:
+        """Let the model call ``tools`` (plain functions) until it answers.
+
+            result = model.act("Weather in Paris?", [get_weather, get_time])
+            print(result.content, result.tool_runs)
+
+        Each round sends the conversation, runs every tool call of the reply
+        with its arguments converted to the annotated types, and sends the
+        results back; it ends when a reply calls no tool. See the README.
+        """
+        steps = agent.start(
+            prompt, history, tools, max_rounds, on_message, raise_tool_errors, options
+        )
+        return agent.drive(steps, self._complete)
+
+    def parse(
+        self,
+        prompt: str | list[ChatMessage],
+        model: type[M],
+        *,
+        history: list[ChatMessage] | None = None,
+        retries: int = 0,
+        **options: Unpack[GenerationOptions],
+    ) -> M:
+        """The reply as a validated instance of the pydantic class ``model``.
+
+            city = model.parse("Name a large city.", City, retries=2)
+
+        ``retries=N`` asks again up to N times, showing the model its reply's
+        validation error; ParseError (with every reply) if none validates.
+        """
+        messages = parsing.prepare_parse(prompt, history, model, retries, options)
+        steps = parsing.parse_steps(messages, model, retries, options)
+        return parsing.drive_parse(steps, self._complete)
+
     def stream(
-        self, message: str, history: list[ChatMessage] | None = None, **options: Any
+        self,
+        message: str,
+        history: list[ChatMessage] | None = None,
+        **options: Unpack[ChatOptions],
     ) -> ChatStream:
         """Yield the reply's text as it is generated.
 
@@ -226,10 +301,16 @@ class RamalamaModel(SyncFeatures):
         if connections is None:  # connected to a server elsewhere
             return self._send("POST", path, body).content
         self._endpoint()  # raises ServerNotRunningError if it has stopped
+        server = self._server
         try:
             status, data = connections.request("POST", path, body, self._headers())
         except TransportFailure as failure:
-            raise self._failure(failure.cause, timed_out=failure.timed_out) from None
+            raise self._failure(
+                failure.cause,
+                timed_out=failure.timed_out,
+                served_by=server,
+                connecting=failure.connecting,
+            ) from None
         if status != 200:
             raise protocol.api_error(status, data)
         return data
@@ -245,6 +326,7 @@ class RamalamaModel(SyncFeatures):
     ) -> requests.Response:
         url = (self._root_endpoint() if root else self._endpoint()) + path
         session = self._session
+        server = self._server
         if session is None:
             raise self._not_running()
         headers = self._headers(own_connection=stream)
@@ -261,30 +343,49 @@ class RamalamaModel(SyncFeatures):
                 break
             except requests.ConnectionError as exc:
                 if attempt == 2 or isinstance(exc, requests.Timeout) or not self.is_running:
-                    raise self._stream_error(exc) from None
+                    raise self._stream_error(exc, served_by=server) from None
             except requests.RequestException as exc:
-                raise self._stream_error(exc) from None
+                raise self._stream_error(exc, served_by=server) from None
         if response.status_code != 200:
             content = response.content
             response.close()
             raise protocol.api_error(response.status_code, content)
         return response
 
-    def _stream_error(self, exc: BaseException) -> RamalamaError:
-        return self._failure(exc, timed_out=isinstance(exc, requests.Timeout))
+    def _stream_error(self, exc: BaseException, served_by: Server | None = None) -> RamalamaError:
+        return self._failure(
+            exc,
+            timed_out=isinstance(exc, requests.Timeout),
+            served_by=served_by,
+            connecting=isinstance(exc, requests.ConnectTimeout),
+        )
 
-    def _failure(self, exc: BaseException, *, timed_out: bool) -> RamalamaError:
+    def _failure(
+        self,
+        exc: BaseException,
+        *,
+        timed_out: bool,
+        served_by: Server | None = None,
+        connecting: bool = False,
+    ) -> RamalamaError:
         """A failed request as the user should see it, the server's death first."""
         if not timed_out and self._server is not None:
             _settle(self._server)
-        return self._transport_error(exc, timed_out=timed_out)
+        return self._transport_error(
+            exc, timed_out=timed_out, served_by=served_by, connecting=connecting
+        )
 
-    def _drive(self, steps: Generator[Step, object, T]) -> T:
-        """Run a state machine of steps with blocking I/O."""
+    def _drive(self, steps: Generator[Step, object, T], *, abortable: bool = False) -> T:
+        """Run a state machine of steps with blocking I/O; ``abortable``: a
+        stop() from another thread ends it."""
         cleanups: list[Callable[[], None]] = []
         result: object = None
         try:
             while True:
+                if abortable and self._abort.is_set():
+                    raise ServerNotRunningError(
+                        f"stop() was called while {self.options.model!r} was starting"
+                    )
                 try:
                     step = steps.send(result)
                 except StopIteration as done:
@@ -299,13 +400,19 @@ class RamalamaModel(SyncFeatures):
                     result = future.result()
                 elif isinstance(step, Probe):
                     result = self._probe(step.url)
+                elif isinstance(step, Owns):
+                    result = step.server.owns_port()
                 elif isinstance(step, Sleep):
-                    time.sleep(step.seconds)
+                    self._abort.wait(step.seconds)  # stop() wakes it
                 elif isinstance(step, Stop):
                     step.server.stop()
         except BaseException:
-            for cleanup in cleanups:  # servers and commands stop idempotently
-                cleanup()
+
+            def clean_up() -> None:
+                for cleanup in cleanups:  # servers and commands stop idempotently
+                    cleanup()
+
+            _uninterrupted(clean_up)  # a second Ctrl-C must not leave one running
             steps.close()
             raise
 
@@ -316,6 +423,26 @@ class RamalamaModel(SyncFeatures):
                 return response.status_code == 200
         except requests.RequestException:
             return False
+
+
+def _uninterrupted(stop: Callable[[], None]) -> None:
+    """Run ``stop`` to its end even if KeyboardInterrupt comes meanwhile.
+
+    Python delivers signals to the main thread only, so the work runs in a
+    thread of its own: a Ctrl-C while processes are being killed then
+    cannot leave them running, forgotten by the model. The interrupt is
+    raised once the work is done.
+    """
+    worker = threading.Thread(target=stop, name="ramalama-sdk-stop")
+    worker.start()
+    interrupted: BaseException | None = None
+    while worker.is_alive():
+        try:
+            worker.join()
+        except BaseException as exc:  # KeyboardInterrupt, a signal handler's
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def _new_session(*, trust_env: bool) -> requests.Session:

@@ -1,9 +1,13 @@
-"""Test helpers: a real, tiny GGUF model for smoke tests.
+"""Test helpers: a real, tiny GGUF model and a llama-server for smoke tests.
 
 ``tiny_model()`` writes a random-weights llama model that takes a fraction of
 a second to create and to load, so tests can run the whole stack (ramalama,
 llama-server, HTTP) on a CPU without downloading anything. Its replies are
 nonsense words; only their shape is meaningful.
+
+``setup()``, or ``python -m ramalama_sdk.testing setup``, finds a llama-server
+that serves on this CPU, or builds one from a pinned llama.cpp source (about
+10 minutes on 2 cores, cached), for hosts without a container engine.
 
 Needs the ``testing`` extra: ``pip install ramalama-sdk[testing]``.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import sys
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -20,9 +25,10 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+from .stack_setup import setup
 from .tiny_vision import tiny_projector
 
-__all__ = ["tiny_model", "tiny_projector"]
+__all__ = ["setup", "tiny_model", "tiny_projector"]
 
 _FILE_NAME = "tiny-llama.gguf"
 
@@ -39,6 +45,86 @@ _CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+# ChatML that also describes tools, writes tool calls as
+# <tool_call>{"name": ..., "arguments": ...}</tool_call> and answers from tools
+# as <tool_response>: the Hermes form, which llama-server's template analysis
+# recognises, so that replies come back with parsed tool_calls.
+_TOOLS_HEADER = (
+    "{% if tools %}<|im_start|>system\n"
+    "{% if messages[0].role == 'system' %}{{ messages[0].content }}\n\n{% endif %}"
+    "You may call these functions:\n<tools>\n"
+    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools>\n"
+    "To call one, answer with:\n<tool_call>\n"
+    '{"name": <function name>, "arguments": <arguments object>}\n</tool_call><|im_end|>\n'
+    "{% elif messages[0].role == 'system' %}"
+    "<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n"
+    "{% endif %}"
+)
+_TOOLS_MESSAGES = (
+    "{% for m in messages %}"
+    "{% if m.role == 'system' and loop.first %}"
+    "{% elif m.role == 'assistant' %}<|im_start|>assistant\n"
+    "REASONING"
+    "{{ m.content or '' }}"
+    "{% for call in m.tool_calls or [] %}"
+    "{% if call.function %}{% set f = call.function %}{% else %}{% set f = call %}{% endif %}"
+    "{% if m.content or not loop.first %}\n{% endif %}"
+    '<tool_call>\n{"name": "{{ f.name }}", "arguments": '
+    "{% if f.arguments is string %}{{ f.arguments }}{% else %}{{ f.arguments | tojson }}"
+    "{% endif %}}\n</tool_call>"
+    "{% endfor %}<|im_end|>\n"
+    "{% elif m.role == 'tool' %}"
+    "<|im_start|>user\n<tool_response>\n{{ m.content }}\n</tool_response><|im_end|>\n"
+    "{% else %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+    "{% endif %}"
+    "{% endfor %}"
+)
+# Thinking opens in the generation prompt, as in recent thinking models;
+# enable_thinking=False closes it at once.
+_THINKING_PROMPT = (
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}"
+    "<think>\n\n</think>\n\n{% else %}<think>\n{% endif %}"
+    "{% endif %}"
+)
+_PLAIN_PROMPT = "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+
+
+_REASONING = (
+    "{% if m.reasoning_content %}<think>\n{{ m.reasoning_content }}\n</think>\n\n{% endif %}"
+)
+# The text a tool call starts with (llama-server reads it from the template), a
+# token of its own in the tools model: a newline is otherwise a byte token.
+_TOOL_CALL = "<tool_call>\n"
+# The tools model: a reply either ends at once (an empty answer) or, where
+# a grammar forbids ending (tool_choice="required"), begins a tool call; both
+# stand far above every word. Calls in "auto" mode stay rare (a few percent).
+_TOOLS_EOS_BIAS = 3.2
+_TOOL_CALL_BIAS = 2.5
+# The thinking model never ends by itself: the end of its thinking, forced by
+# llama-server's reasoning budget, would otherwise often be followed by EOS.
+_THINKING_EOS_BIAS = -1.0
+
+
+def _chat_template(tools: bool, thinking: bool) -> str:
+    if not tools and not thinking:
+        return _CHAT_TEMPLATE
+    # The tools header without tools is ChatML's system message. Reasoning in
+    # the history is rendered only by the thinking template: llama-server
+    # reads a template's reasoning tags from how it renders them.
+    messages = _TOOLS_MESSAGES.replace("REASONING", _REASONING if thinking else "")
+    return _TOOLS_HEADER + messages + (_THINKING_PROMPT if thinking else _PLAIN_PROMPT)
+
+
+def _biases(tools: bool, thinking: bool) -> dict[str, float]:
+    """Per-token output biases of a variant, beyond the closers."""
+    if thinking:
+        return {_EOS: _THINKING_EOS_BIAS}
+    if tools:
+        return {_EOS: _TOOLS_EOS_BIAS, _TOOL_CALL: _TOOL_CALL_BIAS}
+    return {_EOS: _EOS_BIAS}
+
 
 # SentencePiece's mark for a space.
 _SPACE = "\u2581"
@@ -81,11 +167,27 @@ _CLOSERS = ('"', "}", "]")
 # reply ends: larger values let some seeds loop on one token until max_tokens.
 _OUTPUT_STD = 0.15
 
+# For quantized=True: which matrices get which type (rows of 64 or 128
+# values, a whole number of the 32-value blocks of all three).
+_QUANTIZE = {
+    "attn_q.weight": "Q4_0",
+    "attn_k.weight": "Q5_0",
+    "attn_v.weight": "Q8_0",
+    "attn_output.weight": "Q4_0",
+    "ffn_gate.weight": "Q5_0",
+    "ffn_up.weight": "Q8_0",
+    "ffn_down.weight": "Q4_0",
+    "output.weight": "Q8_0",
+}
+
 
 def tiny_model(
     path: str | os.PathLike[str],
     *,
     seed: int = 0,
+    tools: bool = False,
+    thinking: bool = False,
+    quantized: bool = False,
     chat_template: bool = True,
     pooling: str | None = None,
 ) -> pathlib.Path:
@@ -97,12 +199,28 @@ def tiny_model(
     JSON-schema constrained replies included. The same ``seed`` always gives
     the same bytes.
 
+    ``tools=True`` gives it a chat template that describes tools and writes
+    tool calls in the Hermes ``<tool_call>`` form: llama-server then returns
+    parsed ``tool_calls``, and with ``tool_choice="required"`` a grammar makes
+    even these random weights call a tool with arguments of the right types.
+    ``thinking=True`` gives it a template that opens ``<think>`` in the
+    generation prompt, as thinking models do: what it generates is
+    reasoning until ``</think>`` (llama-server can force that tag after N
+    tokens: ``extra_body={"thinking_budget_tokens": N}``), its answer after.
+
+    ``quantized=True`` stores the layers' matrices as Q4_0, Q5_0 and Q8_0
+    (the rest stays F32): a model that exercises the quantized kernels,
+    which are the first to fail on a CPU a llama-server was not built for.
+
     ``chat_template=False`` leaves the template out, as in a base model
     (which llama-server then chats with through a generic ChatML template).
     ``pooling`` (``"mean"``, ``"cls"`` or ``"last"``) declares how the model
     pools embeddings, as embedding models do; by default it declares none.
 
-    If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it.
+    If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it
+    (``tiny-llama-tools.gguf``, ``tiny-llama-thinking.gguf`` or
+    ``tiny-llama-tools-thinking.gguf`` for the other templates: ramalama's
+    store tells models apart by file name).
     The model is written to a temporary file beside the target and renamed
     into place, so a partial model never appears at the target.
 
@@ -128,15 +246,22 @@ def tiny_model(
         raise ValueError(f"pooling must be 'mean', 'cls', 'last' or None, not {pooling!r}")
     target = pathlib.Path(path).expanduser().absolute()
     if target.is_dir():
-        target = target / _FILE_NAME
+        chosen = (("tools", tools), ("thinking", thinking), ("quantized", quantized))
+        suffix = "".join(f"-{name}" for name, on in chosen if on)
+        target = target / _FILE_NAME.replace(".gguf", f"{suffix}.gguf")
 
-    tokens, scores, types = _vocabulary()
-    tensors = _weights(np.random.default_rng(seed), tokens, types)
+    tokens, scores, types = _vocabulary([_TOOL_CALL] if tools else [])
+    biases = _biases(tools, thinking)
+    tensors = _weights(np.random.default_rng(seed), tokens, types, biases)
+    quantize = _QUANTIZE if quantized else {}
 
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        _write(tmp_name, tokens, scores, types, tensors, chat_template, pooling)
+        _write(
+            tmp_name, tokens, scores, types, tensors,
+            _chat_template(tools, thinking) if chat_template else None, quantize, pooling,
+        )  # fmt: skip
         # mkstemp creates the file owner-only; a model is not a secret.
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
@@ -153,8 +278,9 @@ def _write(
     scores: list[float],
     types: list[int],
     tensors: dict[str, npt.NDArray[np.float32]],
-    chat_template: bool = True,
-    pooling: str | None = None,
+    chat_template: str | None,
+    quantize: dict[str, str],
+    pooling: str | None,
 ) -> None:
     import gguf
 
@@ -169,7 +295,9 @@ def _write(
         writer.add_head_count_kv(_N_HEAD)
         writer.add_rope_dimension_count(_N_EMBD // _N_HEAD)
         writer.add_layer_norm_rms_eps(1e-5)
-        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+        writer.add_file_type(
+            gguf.LlamaFileType.MOSTLY_Q8_0 if quantize else gguf.LlamaFileType.ALL_F32
+        )
 
         writer.add_tokenizer_model("llama")
         writer.add_token_list(tokens)
@@ -186,13 +314,18 @@ def _write(
         # "<|im_start|> assistant", the grammar rejects it and every
         # response_format request fails with 400 "Failed to initialize samplers".
         writer.add_add_space_prefix(False)
-        if chat_template:
-            writer.add_chat_template(_CHAT_TEMPLATE)
+        if chat_template is not None:
+            writer.add_chat_template(chat_template)
         if pooling is not None:
             writer.add_pooling_type(gguf.PoolingType[pooling.upper()])
 
         for name, array in tensors.items():
-            writer.add_tensor(name, array)
+            qtype = next((q for suffix, q in quantize.items() if name.endswith(suffix)), None)
+            if qtype is None:
+                writer.add_tensor(name, array)
+            else:
+                kind = gguf.GGMLQuantizationType[qtype]
+                writer.add_tensor(name, gguf.quants.quantize(array, kind), raw_dtype=kind)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -200,7 +333,7 @@ def _write(
         writer.close()
 
 
-def _vocabulary() -> tuple[list[str], list[float], list[int]]:
+def _vocabulary(extra: list[str]) -> tuple[list[str], list[float], list[int]]:
     import gguf
 
     tokens = ["<unk>", _BOS, "</s>"]
@@ -218,6 +351,7 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
     pieces = dict.fromkeys([_SPACE] + [chr(c) for c in range(0x21, 0x7F)])
     for word in _WORDS.split():
         pieces.update(dict.fromkeys([_SPACE + word, word]))
+    pieces.update(dict.fromkeys(extra))  # a variant's own markers, whole
     tokens += list(pieces)
     types += [gguf.TokenType.NORMAL] * len(pieces)
 
@@ -228,7 +362,7 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
 
 
 def _weights(
-    rng: np.random.Generator, tokens: list[str], types: list[int]
+    rng: np.random.Generator, tokens: list[str], types: list[int], biases: dict[str, float]
 ) -> dict[str, npt.NDArray[np.float32]]:
     import gguf
     import numpy as np
@@ -247,9 +381,10 @@ def _weights(
     output = normal(n_vocab, _N_EMBD, std=_OUTPUT_STD)
     output[:, 0] = 0.0
     output[np.array(types) != int(gguf.TokenType.NORMAL), 0] = _SUPPRESS_BIAS
-    output[tokens.index(_EOS), 0] = _EOS_BIAS
     for piece in _CLOSERS:
         output[tokens.index(piece), 0] = _CLOSER_BIAS
+    for piece, bias in biases.items():
+        output[tokens.index(piece), 0] = bias
 
     # numpy shapes are (rows, cols); gguf stores them reversed, as ggml expects.
     tensors = {"token_embd.weight": embd, "output_norm.weight": ones(_N_EMBD)}
@@ -267,3 +402,9 @@ def _weights(
         }
     tensors["output.weight"] = output
     return tensors
+
+
+if __name__ == "__main__":
+    from .stack_setup import main
+
+    sys.exit(main())

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Any, Literal
 
-Role = Literal["system", "user", "assistant", "developer"]
-ROLES: frozenset[str] = frozenset(("system", "user", "assistant", "developer"))
+if sys.version_info >= (3, 11):
+    from typing import NotRequired, TypedDict
+else:  # NotRequired keys need the backport's TypedDict before 3.11
+    from typing_extensions import NotRequired, TypedDict
+
+Role = Literal["system", "user", "assistant", "developer", "tool"]
+ROLES: frozenset[str] = frozenset(("system", "user", "assistant", "developer", "tool"))
+
+
+class FunctionCallDict(TypedDict):
+    """The ``function`` part of a tool call: its name and JSON-encoded arguments."""
+
+    name: str
+    arguments: str
+
+
+class ToolCallDict(TypedDict):
+    """One tool call of an assistant message, in the OpenAI chat shape."""
+
+    id: str
+    type: Literal["function"]
+    function: FunctionCallDict
 
 
 class ChatMessage(TypedDict):
@@ -19,6 +41,13 @@ class ChatMessage(TypedDict):
 
     role: Role
     content: str
+    # An assistant's calls of tools (its content is then often empty).
+    tool_calls: NotRequired[list[ToolCallDict]]
+    # A thinking model's reasoning, kept apart from the answer.
+    reasoning_content: NotRequired[str]
+    # A "tool" message answers the call with this id.
+    tool_call_id: NotRequired[str]
+    name: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -28,6 +57,41 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call of a tool that the model asked for; ``arguments`` is parsed JSON."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+    def to_dict(self) -> ToolCallDict:
+        """The call as an assistant message carries it (arguments as a JSON string)."""
+        arguments = json.dumps(self.arguments, ensure_ascii=False)
+        return ToolCallDict(
+            id=self.id, type="function", function={"name": self.name, "arguments": arguments}
+        )
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    """One candidate token at a position, with its log-probability."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A generated token, its log-probability and the most likely candidates."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+    top_logprobs: tuple[TopLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,10 +107,23 @@ class Completion:
     finish_reason: str | None = None
     usage: Usage = field(default_factory=Usage)
     timings: Mapping[str, float] = field(default_factory=dict)
+    # The tool calls of the reply, arguments parsed.
+    tool_calls: tuple[ToolCall, ...] = ()
+    # A thinking model's reasoning, None when it sent none.
+    reasoning: str | None = None
+    # One entry per generated token when ``logprobs=True`` was asked; else None.
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
     @property
     def content(self) -> str:
         return self.message["content"]
+
+    @property
+    def cut_off_while_thinking(self) -> bool:
+        """True when ``max_tokens`` ran out before the model began its answer:
+        the reply is empty, the reasoning is not. Give it more tokens, or turn
+        thinking off (``chat_template_kwargs={"enable_thinking": False}``)."""
+        return self.finish_reason == "length" and not self.content and bool(self.reasoning)
 
     @property
     def tokens_per_second(self) -> float | None:

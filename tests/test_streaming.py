@@ -124,9 +124,7 @@ class Person(pydantic.BaseModel):
 
 
 @pytest.mark.parametrize("response_format", [SCHEMA, Person], ids=["dict", "pydantic"])
-def test_structured_output_matches_the_schema(
-    model: RamalamaModel, response_format: object
-) -> None:
+def test_structured_output_matches_the_schema(model: RamalamaModel, response_format: Any) -> None:
     for seed in range(3):
         reply = model.chat("Who?", response_format=response_format, max_tokens=200, seed=seed)
         data = json.loads(reply["content"])

@@ -1,0 +1,129 @@
+"""Container mode's own failures and commands: the image and the engine.
+
+Pure functions. In container mode ``ramalama serve`` can fail before the
+model is ever looked at: the server image cannot be pulled, or the engine
+answers ``info`` but cannot run a container. Each gets an error that names
+it, never a model download failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+from .errors import ContainerEngineError, ImagePullError, ServerStartError
+
+# ramalama 0.25: "Error: Failed to pull image IMAGE[ or IMAGE:latest][: detail]"
+_PULL_FAILED = re.compile(r"Failed to pull image (\S+?)(?::\s|\s+or\s|$)")
+# What podman/docker print before that, the reason worth showing.
+_PULL_REASON = re.compile(
+    r"registry \S+ is blocked|manifest unknown|unauthorized|not found|"
+    r"connection refused|no such host|i/o timeout|name unknown|denied",
+    re.I,
+)
+# The engine exists and answers, but creating or starting the container fails.
+_ENGINE_FAILED = re.compile(
+    r"OCI runtime|runc create failed|\bcrun: |OCI permission denied|"
+    r"error during container init|conmon failed|netavark: |"
+    r"Cannot connect to the Docker daemon",
+    re.I,
+)
+_ERROR_PREFIX = re.compile(r"^\s*(?:Error|error):\s*")
+
+
+def engine_of(command: Sequence[str]) -> str:
+    """The engine a ramalama command line names, or ``container engine``.
+
+    >>> engine_of(["ramalama", "--container", "--engine", "/usr/bin/podman", "serve"])
+    'podman'
+    >>> engine_of(["ramalama", "--container", "serve"])
+    'the container engine'
+    """
+    args = list(command)
+    if "--engine" in args and args.index("--engine") + 1 < len(args):
+        return os.path.basename(args[args.index("--engine") + 1])
+    return "the container engine"
+
+
+def pull_failure(text: str) -> tuple[str, str] | None:
+    """(image, reason) when the output says the server image was not pulled.
+
+    >>> pull_failure("Error: initializing source docker://quay.io/r/r:0.25: registry "
+    ...              "quay.io is blocked in /etc/containers/registries.conf\\n"
+    ...              "Error: Failed to pull image quay.io/r/r:0.25 or quay.io/r/r:latest: x")
+    ('quay.io/r/r:0.25', 'registry quay.io is blocked')
+    >>> pull_failure("Error: Failed to pull image localhost/nosuch:1")
+    ('localhost/nosuch:1', 'Failed to pull image localhost/nosuch:1')
+    >>> pull_failure("Error: No such file") is None
+    True
+    """
+    match = _PULL_FAILED.search(text)
+    if match is None:
+        return None
+    image = match.group(1)
+    reasons = [m.group(0) for m in _PULL_REASON.finditer(text[: match.start()])]
+    return image, reasons[-1] if reasons else _line_of(text, match.start())
+
+
+def engine_failure(text: str) -> str | None:
+    """The engine's own error line, when it could not run the container.
+
+    >>> engine_failure("Error: runc: runc create failed: unable to start container "
+    ...                "process: OCI permission denied")
+    'runc: runc create failed: unable to start container process: OCI permission denied'
+    >>> engine_failure("llama-server exited") is None
+    True
+    """
+    for line in reversed(text.splitlines()):
+        if _ENGINE_FAILED.search(line):
+            return _ERROR_PREFIX.sub("", line.strip())
+    return None
+
+
+def start_error(
+    model: str, command: Sequence[str], exit_code: int | None, log_tail: Sequence[str]
+) -> ServerStartError | None:
+    """The container-mode error for a ``ramalama serve`` that failed, if it is one."""
+    text = "\n".join(log_tail)
+    pulled = pull_failure(text)
+    # An oci:// model is itself an image: its failure is the model's download.
+    if pulled is not None and _names_model(pulled[0], model):
+        return None
+    if pulled is not None:
+        image, reason = pulled
+        return ImagePullError(
+            image,
+            reason,
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            log_tail=log_tail,
+        )
+    engine_said = engine_failure(text)
+    if engine_said is not None:
+        return ContainerEngineError(
+            engine_of(command),
+            engine_said,
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            log_tail=log_tail,
+        )
+    return None
+
+
+def _names_model(image: str, model: str) -> bool:
+    """Whether ``image`` is the model itself (an ``oci://`` or similar model).
+
+    >>> _names_model("quay.io/me/m:1", "oci://quay.io/me/m:1"), _names_model("x:1", "file:///m")
+    (True, False)
+    """
+    reference = model.split("://", 1)[-1]
+    return image == reference or image.split(":", 1)[0] == reference.split(":", 1)[0]
+
+
+def _line_of(text: str, offset: int) -> str:
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return _ERROR_PREFIX.sub("", text[start : end if end >= 0 else len(text)].strip())

@@ -1,0 +1,139 @@
+"""``parse()``: a reply validated into a pydantic model, re-asking on failure.
+
+The reply is constrained by the model's JSON schema (the server turns it into
+a grammar), then validated by pydantic, which also checks what a schema
+cannot say (validators, ranges a grammar does not enforce). With
+``retries=N`` a reply that fails is shown to the model again with the
+validation error, up to N more times. Pure: a driver performs the requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import ParseError, ReplyCutOffError
+from .protocol import check_history, check_message, check_options
+from .tools import readable_error
+from .types import ChatMessage, Completion
+
+if TYPE_CHECKING:
+    import pydantic
+
+M = TypeVar("M", bound="pydantic.BaseModel")
+
+
+@dataclass(frozen=True)
+class ParseAttempt:
+    """One reply that did not validate, and why."""
+
+    reply: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ParseAsk:
+    """Step: send ``messages`` with ``options``; answer with the Completion."""
+
+    messages: list[ChatMessage]
+    options: dict[str, Any]
+
+
+def prepare_parse(
+    prompt: str | Sequence[ChatMessage],
+    history: Sequence[ChatMessage] | None,
+    model: type[M],
+    retries: int,
+    options: Mapping[str, Any],
+) -> list[ChatMessage]:
+    """Check everything before anything is sent; the messages of the first ask."""
+    if not (isinstance(model, type) and callable(getattr(model, "model_validate_json", None))):
+        raise TypeError(f"parse() needs a pydantic model class, not {model!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0, not {retries!r}")
+    for name in ("response_format", "tools", "tool_choice"):
+        if name in options:
+            raise TypeError(f"parse() sets its own reply format: {name}= cannot be given")
+    check_options({**options, "response_format": model})
+    if isinstance(prompt, str):
+        messages = check_history(history)
+        messages.append(ChatMessage(role="user", content=check_message(prompt)))
+        return messages
+    if history is not None:
+        raise TypeError("give either a prompt with a history, or a list of messages")
+    messages = check_history(prompt)
+    if not messages:
+        raise ValueError("messages must hold at least one message")
+    return messages
+
+
+def parse_steps(
+    messages: list[ChatMessage], model: type[M], retries: int, options: Mapping[str, Any]
+) -> Generator[ParseAsk, Completion, M]:
+    """Ask, validate, re-ask with the error; return the instance or raise."""
+    import pydantic
+
+    asked = {**options, "response_format": model}
+    attempts: list[ParseAttempt] = []
+    conversation = list(messages)
+    for _ in range(retries + 1):
+        completion = yield ParseAsk(list(conversation), asked)
+        reply = completion.content
+        if completion.finish_reason == "length":
+            what = "while thinking, before any answer" if completion.cut_off_while_thinking else ""
+            attempts.append(ParseAttempt(reply, "cut off at max_tokens"))
+            raise ReplyCutOffError(
+                f"the reply was cut off at max_tokens {what}".rstrip()
+                + f" after {completion.usage.completion_tokens} tokens; raise max_tokens",
+                attempts=attempts,
+            )
+        try:
+            return model.model_validate_json(reply)
+        except pydantic.ValidationError as exc:
+            error = readable_error(exc)
+        attempts.append(ParseAttempt(reply, error))
+        conversation += [
+            ChatMessage(role="assistant", content=reply),
+            ChatMessage(
+                role="user",
+                content=(
+                    f"That reply does not fit {model.__name__}: {error}. "
+                    "Reply again with corrected JSON only."
+                ),
+            ),
+        ]
+    tries = "try" if len(attempts) == 1 else f"{len(attempts)} tries"
+    raise ParseError(
+        f"no reply validated as {model.__name__} after {tries}; the last error: "
+        f"{attempts[-1].error} (each reply and error is in .attempts)",
+        attempts=attempts,
+    )
+
+
+def drive_parse(
+    steps: Generator[ParseAsk, Completion, M],
+    complete: Callable[[list[ChatMessage], dict[str, Any]], Completion],
+) -> M:
+    """Run the parse steps with blocking calls."""
+    ask = next(steps)
+    while True:
+        try:
+            ask = steps.send(complete(ask.messages, ask.options))
+        except StopIteration as done:
+            result: M = done.value
+            return result
+
+
+async def drive_parse_async(
+    steps: Generator[ParseAsk, Completion, M],
+    complete: Callable[[list[ChatMessage], dict[str, Any]], Awaitable[Completion]],
+) -> M:
+    """Run the parse steps with awaits."""
+    ask = next(steps)
+    while True:
+        try:
+            ask = steps.send(await complete(ask.messages, ask.options))
+        except StopIteration as done:
+            result: M = done.value
+            return result

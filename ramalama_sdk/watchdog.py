@@ -1,0 +1,221 @@
+"""A container that outlives its program is removed by a watchdog process.
+
+In container mode the server is not a descendant of ramalama: ``podman run``
+asks the engine for a container that runs under ``conmon`` (or dockerd),
+outside ramalama's process group. Killing ramalama, even its whole group,
+leaves the container serving. So every named container gets a watchdog: a
+small detached process (its own session, stdlib only) that holds the read
+end of a pipe whose write end only this process holds. However this process
+ends, SIGKILL included, the kernel closes the write end; the watchdog reads
+end-of-file and removes the container. A normal stop disarms it first.
+
+The messages on the pipe are lines: ``group PGID`` (ramalama's process
+group, once it exists) and ``disarm``. On end-of-file the watchdog removes
+the container, and repeats while ramalama's group still has a process (a
+``podman run`` client could still be creating it), until the container is
+gone, for at most ``GIVE_UP`` seconds.
+
+Run as a script: ``python -I watchdog.py ENGINE NAME`` with the pipe on stdin.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+
+GIVE_UP = 60.0  # seconds the watchdog keeps trying after its owner is gone
+SETTLE = 2.0  # without a known group, how long a late container is watched for
+_POLL = 0.2
+
+
+def remove_argv(engine: str, name: str) -> list[str]:
+    """The command that removes container ``name`` at once, running or not.
+
+    >>> remove_argv("/usr/bin/podman", "sdk-1")
+    ['/usr/bin/podman', 'rm', '--force', '--time', '0', '--ignore', 'sdk-1']
+    >>> remove_argv("docker", "sdk-1")
+    ['docker', 'rm', '--force', 'sdk-1']
+    """
+    if os.path.basename(engine).startswith("docker"):
+        return [engine, "rm", "--force", name]  # SIGKILL; an unknown name is an error
+    return [engine, "rm", "--force", "--time", "0", "--ignore", name]
+
+
+def exists_argv(engine: str, name: str) -> list[str]:
+    """The command that exits 0 when container ``name`` exists (both engines).
+
+    >>> exists_argv("podman", "sdk-1")
+    ['podman', 'container', 'inspect', '--format', '{{.Id}}', 'sdk-1']
+    """
+    return [engine, "container", "inspect", "--format", "{{.Id}}", name]
+
+
+def _quiet(argv: Sequence[str], timeout: float = 30.0) -> int:
+    try:
+        return subprocess.run(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        ).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return -1
+
+
+def remove(engine: str, name: str, timeout: float = 30.0) -> bool:
+    """Remove container ``name`` now; whether the engine said it is gone."""
+    return _quiet(remove_argv(engine, name), timeout) == 0
+
+
+def _group_alive(pgid: int | None) -> bool:
+    if pgid is None:
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, though not ours to signal
+        return True
+    return True
+
+
+class Watchdog:
+    """This process's end of one container's watchdog."""
+
+    def __init__(self, engine: str, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        read_end, self._fd = os.pipe()  # both close on exec: no child inherits them
+        try:
+            self._popen: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [sys.executable, "-I", os.path.abspath(__file__), engine, name],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # no terminal's Ctrl-C reaches it
+                close_fds=True,
+            )
+        except BaseException:
+            os.close(self._fd)
+            raise
+        finally:
+            os.close(read_end)
+        self._lock = threading.Lock()
+        _live.add(self)
+
+    def tell_group(self, pgid: int) -> None:
+        """ramalama's process group: watched until empty after this process dies."""
+        self._send(f"group {pgid}\n")
+
+    def disarm(self) -> None:
+        """The container is taken care of: the watchdog exits and does nothing."""
+        self._send("disarm\n")
+        self._close()
+        popen, self._popen = self._popen, None
+        if popen is not None:
+            try:
+                popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass  # reaped by subprocess's own bookkeeping later
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            try:
+                os.write(self._fd, line.encode())
+            except OSError:  # the watchdog died: nothing more to tell it
+                pass
+
+    def _close(self) -> None:
+        with self._lock:
+            fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def _close_in_child(self) -> None:
+        # A forked child must not keep the pipe open: the watchdog would then
+        # wait for the child's exit too. The child does not own the container.
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._popen = None
+
+
+_live: weakref.WeakSet[Watchdog] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for dog in list(_live):
+        dog._close_in_child()
+    _live.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# -- the watchdog process ------------------------------------------------------
+
+
+def _wait_for_owner() -> tuple[bool, int | None]:
+    """Read the pipe to its end: (disarmed, ramalama's group)."""
+    pgid: int | None = None
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(0, 4096)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            continue
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return False, pgid
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            word, _, value = line.decode("ascii", "replace").partition(" ")
+            if word == "disarm":
+                return True, pgid
+            if word == "group" and value.isdigit():
+                pgid = int(value)
+
+
+def _watch(engine: str, name: str) -> int:
+    disarmed, pgid = _wait_for_owner()
+    if disarmed:
+        return 0
+    started = time.monotonic()
+    while True:
+        _quiet(remove_argv(engine, name))
+        settled = time.monotonic() - started >= (0 if pgid else SETTLE)
+        if settled and not _group_alive(pgid) and _quiet(exists_argv(engine, name)) != 0:
+            return 0
+        if time.monotonic() - started > GIVE_UP:
+            return 1
+        time.sleep(_POLL)
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) != 3:
+        print("usage: watchdog.py ENGINE NAME  (the owner's pipe on stdin)", file=sys.stderr)
+        return 2
+    # Only the pipe decides: a Ctrl-C or hang-up meant for the program is not for us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    return _watch(argv[1], argv[2])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

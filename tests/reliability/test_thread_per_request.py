@@ -1,0 +1,72 @@
+"""A thread-per-request server: every request is a new thread that chats once.
+
+The threads end, the model object stays. Its kept-alive connections must
+not pile up with the threads (one socket each, until the process runs out
+of file descriptors), and a stop() racing a request must say what happened.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import psutil
+import pytest
+
+from conftest import busy_slots, server_processes, wait_until
+from ramalama_sdk import RamalamaModel, ServerNotRunningError
+from ramalama_sdk.connections import DEFAULT_MAXSIZE
+
+
+def _sockets_to(port: int) -> int:
+    return sum(
+        1
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    )
+
+
+def test_threads_that_end_leave_no_sockets_behind(model_uri: str) -> None:
+    with RamalamaModel(model=model_uri, max_tokens=2) as model:
+        assert model.port is not None
+        errors: list[BaseException] = []
+
+        def request() -> None:
+            try:
+                model.chat("Hello")
+            except BaseException as exc:
+                errors.append(exc)
+
+        for _ in range(8):  # 8 waves of 25 threads: 200 threads in all
+            threads = [threading.Thread(target=request) for _ in range(25)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert errors == []
+        assert _sockets_to(model.port) <= DEFAULT_MAXSIZE
+    assert server_processes() == []
+
+
+def test_stop_racing_a_chat_says_the_model_was_stopped(model_uri: str) -> None:
+    model = RamalamaModel(model=model_uri, temp=0, ctx_size=32_768)
+    model.serve()
+    model.chat("warm up", max_tokens=2)
+    outcome: list[BaseException] = []
+
+    def long_chat() -> None:
+        try:
+            model.chat("Go on", max_tokens=30_000)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=long_chat)
+    thread.start()
+    assert wait_until(lambda: busy_slots(model) == 1)  # the request is in flight
+    model.stop()
+    thread.join(timeout=30)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ServerNotRunningError)
+    assert "was stopped" in str(outcome[0])
+    with pytest.raises(ServerNotRunningError):
+        model.chat("Hello")
+    assert server_processes() == []
