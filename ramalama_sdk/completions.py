@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .errors import APIError
 from .protocol import check_options, parse_timings, parse_usage
-from .streaming import DONE, StreamState
+from .streaming import DONE, StreamEvent, StreamState
 from .tokens import check_text
 from .types import Usage
 
@@ -83,8 +83,9 @@ completion_tokens=0, total_tokens=0), timings={})
 class TextStreamState(StreamState):
     """A stream of text-completion events (``choices[0].text``), assembled."""
 
-    def add(self, payload: str) -> str | None:
-        """
+    def add_events(self, payload: str) -> list[StreamEvent]:
+        """Take one event payload, its ``text`` read as a chat delta's content.
+
         >>> state = TextStreamState()
         >>> state.add('{"choices":[{"text":"Once","finish_reason":null}]}')
         'Once'
@@ -102,7 +103,7 @@ class TextStreamState(StreamState):
                 if "text" in choice:
                     choice["delta"] = {"content": choice.pop("text")}
                     payload = json.dumps({**data, "choices": [choice]})
-        return super().add(payload)
+        return super().add_events(payload)
 
     def result(self) -> TextCompletion:
         return TextCompletion(
