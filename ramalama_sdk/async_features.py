@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from . import completions, embeddings, info, tokens
 from .embeddings import RankedDocument
-from .errors import APIError
+from .errors import APIError, RamalamaError
 from .features import FeatureCore, check_flags, embed_result, optional_props
 from .info import ModelDetails
 from .text_streams import AsyncTextStream
@@ -60,7 +60,11 @@ class AsyncFeatures(FeatureCore):
     async def _check_template(self) -> None:
         """Warn (NoChatTemplateWarning) when the model has no chat template."""
         if self._template_unknown():
-            self._learn_template(await self._props())
+            try:
+                props = await self._props()
+            except RamalamaError:  # best effort: the call itself reports a failure
+                props = None
+            self._learn_template(props)
         self._warn_without_template()
 
     # -- tokens ------------------------------------------------------------

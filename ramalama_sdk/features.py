@@ -48,8 +48,8 @@ class FeatureCore(BaseModel):
 
     def _template_unknown(self) -> bool:
         """Whether ``/props`` must be asked before warning about the template."""
-        if self._known_runtime() not in (None, "llama.cpp"):
-            return False  # vLLM and mlx have no /props
+        if self._known_runtime() not in (None, "llama.cpp") or not self.is_running:
+            return False  # vLLM and mlx have no /props; a stopped model fails anyway
         seen = self._template_seen
         return seen is None or seen[0] is not self._server_key()
 
