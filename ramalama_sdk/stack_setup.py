@@ -110,5 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _to_stderr(f"llama-server: {server.describe()}")
     print(server.path)
     if args.dir is not None:
-        print(tiny_model(pathlib.Path(args.dir).absolute() / "tiny-llama.gguf"))
+        directory = pathlib.Path(args.dir).absolute()
+        directory.mkdir(parents=True, exist_ok=True)
+        print(tiny_model(directory / "tiny-llama.gguf"))
     return 0
