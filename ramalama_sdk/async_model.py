@@ -371,7 +371,9 @@ class AsyncRamalamaModel(AsyncFeatures):
         assert self._session is not None
         try:
             timeout = aiohttp.ClientTimeout(total=2.0, sock_connect=1.0)
-            async with self._session.get(url, timeout=timeout) as response:
+            # Closed after each answer, as in the sync probe.
+            headers = {"Connection": "close"}
+            async with self._session.get(url, timeout=timeout, headers=headers) as response:
                 return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False

@@ -56,6 +56,8 @@ class ConnectionPool:
         self._host = parts.hostname
         self._port = parts.port or 80
         self._prefix = parts.path.rstrip("/")
+        # The server's own routes (/props, /tokenize) sit beside /v1, not in it.
+        self._root = self._prefix.removesuffix("/v1")
         self._connect_timeout = connect_timeout
         self._timeout = timeout
         self._maxsize = maxsize
@@ -66,7 +68,13 @@ class ConnectionPool:
         self._closed = False
 
     def request(
-        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        root: bool = False,
     ) -> tuple[int, bytes]:
         """Send once, and once more on a new connection if a kept-alive one
         turned out closed before the server read anything."""
@@ -76,7 +84,8 @@ class ConnectionPool:
             reusable = False
             try:
                 try:
-                    connection.request(method, self._prefix + path, body, dict(headers))
+                    target = (self._root if root else self._prefix) + path
+                    connection.request(method, target, body, dict(headers))
                 except OSError as exc:
                     if attempt == 1 and not fresh:
                         continue

@@ -284,9 +284,7 @@ class RamalamaModel(SyncFeatures):
     # -- I/O -------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: bytes | None, *, root: bool = False) -> bytes:
-        if method == "POST" and not root:
-            return self._post(path, body or b"")
-        return self._send(method, path, body, root=root).content
+        return self._post(path, body, method=method, root=root)
 
     def _open_text_stream(self, body: bytes) -> TextStream:
         from .completions import COMPLETIONS_PATH
@@ -295,15 +293,18 @@ class RamalamaModel(SyncFeatures):
             lambda: self._send("POST", COMPLETIONS_PATH, body, stream=True), self._stream_error
         )
 
-    def _post(self, path: str, body: bytes) -> bytes:
-        """POST a request that is answered in one piece; return the body."""
+    def _post(
+        self, path: str, body: bytes | None, *, method: str = "POST", root: bool = False
+    ) -> bytes:
+        """Send a request that is answered in one piece (a POST unless told);
+        return the body. Served models reuse the pooled connections."""
         connections = self._connections
         if connections is None:  # connected to a server elsewhere
-            return self._send("POST", path, body).content
+            return self._send(method, path, body, root=root).content
         self._endpoint()  # raises ServerNotRunningError if it has stopped
         server = self._server
         try:
-            status, data = connections.request("POST", path, body, self._headers())
+            status, data = connections.request(method, path, body, self._headers(), root=root)
         except TransportFailure as failure:
             raise self._failure(
                 failure.cause,
@@ -419,10 +420,15 @@ class RamalamaModel(SyncFeatures):
     def _probe(self, url: str) -> bool:
         assert self._session is not None
         try:
-            with self._session.get(url, timeout=(1.0, 2.0)) as response:
+            # Closed after each answer: a kept-alive probe connection would
+            # otherwise stay open, unused, for the life of the model.
+            with self._session.get(url, timeout=(1.0, 2.0), headers=_CLOSE) as response:
                 return response.status_code == 200
         except requests.RequestException:
             return False
+
+
+_CLOSE = {"Connection": "close"}
 
 
 def _uninterrupted(stop: Callable[[], None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,11 +86,18 @@ def test_agent_example(tmp_path: Path) -> None:
     calls = [line for line in out if line.startswith("call ")]
     results = [line for line in out if line.startswith("tool ")]
     assert calls and len(calls) == len(results)
-    for line in results:  # the real functions ran, with typed arguments
+    # The first round is forced (tool_choice="required") and grammar-bound, so
+    # its calls reach the real functions with typed arguments. Later rounds are
+    # the model's free choice: a call the tiny model garbles (or that max_tokens
+    # cuts off) goes back to it as an error result, which is the loop's job.
+    ran = [line for line in results if not line.split(": ", 1)[1].startswith("Error: ")]
+    assert ran and results[0] in ran
+    for line in ran:
         value = line.split(": ", 1)[1]
         if line.startswith("tool get_weather"):
-            assert "degrees" in value
+            assert re.fullmatch(r"(18 degrees celsius|64 degrees fahrenheit), sunny, in .*", value)
         else:
+            assert line.startswith("tool add: ")
             int(value)  # add() ran and returned an int
     assert out[-2].startswith(f"done: {len(calls)} tool calls in ")
     roles = json.loads(out[-1])
