@@ -48,10 +48,11 @@ class FeatureCore(BaseModel):
 
     def _template_unknown(self) -> bool:
         """Whether ``/props`` must be asked before warning about the template."""
-        if self._known_runtime() not in (None, "llama.cpp") or not self.is_running:
-            return False  # vLLM and mlx have no /props; a stopped model fails anyway
         seen = self._template_seen
-        return seen is None or seen[0] is not self._server_key()
+        if seen is not None and seen[0] is self._server_key():
+            return False  # known for this server: the common case, kept cheap
+        # vLLM and mlx have no /props; a stopped model fails anyway.
+        return self._known_runtime() in (None, "llama.cpp") and self.is_running
 
     def _learn_template(self, props_body: bytes | None) -> None:
         has: bool | None = None
