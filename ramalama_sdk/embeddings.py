@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import APIError
+from .protocol import json_object, preview
 
 EMBEDDINGS_PATH = "/embeddings"  # under /v1, as OpenAI clients send it
 RERANK_PATH = "/rerank"
@@ -131,9 +132,9 @@ def parse_embeddings(body: bytes | str, expected: int) -> list[list[float]]:
     >>> parse_embeddings(b'{"data":[{"index":1,"embedding":[3.0]},{"index":0,"embedding":[1]}]}', 2)
     [[1.0], [3.0]]
     """
-    data = _load(body).get("data")
+    data = json_object(body).get("data")
     if not isinstance(data, list) or len(data) != expected:
-        raise APIError(f"unexpected embeddings answer: {_preview(body)}")
+        raise APIError(f"unexpected embeddings answer: {preview(body)}")
     vectors: list[list[float] | None] = [None] * expected
     for position, item in enumerate(data):
         index = item.get("index", position) if isinstance(item, Mapping) else None
@@ -144,10 +145,10 @@ def parse_embeddings(body: bytes | str, expected: int) -> list[list[float]]:
             or not isinstance(vector, list)
             or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vector)
         ):
-            raise APIError(f"unexpected embeddings answer: {_preview(body)}")
+            raise APIError(f"unexpected embeddings answer: {preview(body)}")
         vectors[index] = [float(x) for x in vector]
     if any(v is None for v in vectors):
-        raise APIError(f"the embeddings answer lacks some inputs: {_preview(body)}")
+        raise APIError(f"the embeddings answer lacks some inputs: {preview(body)}")
     return [v for v in vectors if v is not None]
 
 
@@ -203,9 +204,9 @@ def parse_rerank(
     >>> [(r.index, r.document, r.score) for r in ranked]
     [(1, 'b', 0.9), (0, 'a', 0.1)]
     """
-    results = _load(body).get("results")
+    results = json_object(body).get("results")
     if not isinstance(results, list):
-        raise APIError(f"unexpected rerank answer: {_preview(body)}")
+        raise APIError(f"unexpected rerank answer: {preview(body)}")
     ranked: list[RankedDocument] = []
     for item in results:
         index = item.get("index") if isinstance(item, Mapping) else None
@@ -218,22 +219,7 @@ def parse_rerank(
             or isinstance(score, bool)
             or not isinstance(score, (int, float))
         ):
-            raise APIError(f"unexpected rerank answer: {_preview(body)}")
+            raise APIError(f"unexpected rerank answer: {preview(body)}")
         ranked.append(RankedDocument(index=index, document=documents[index], score=float(score)))
     ranked.sort(key=lambda r: r.score, reverse=True)  # servers need not sort
     return ranked[:top_n] if top_n is not None else ranked
-
-
-def _load(body: bytes | str) -> dict[str, object]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise APIError(f"the server's answer is not JSON: {_preview(body)}") from None
-    if not isinstance(data, dict):
-        raise APIError(f"unexpected answer: {_preview(body)}")
-    return data
-
-
-def _preview(body: bytes | str) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return text[:200]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 from . import info as info_module
+from . import protocol
 from .base import BaseModel
 from .errors import APIConnectionError, APIError, NoChatTemplateWarning, UnsupportedError
 from .info import ModelDetails
@@ -58,7 +59,7 @@ class FeatureCore(BaseModel):
         has: bool | None = None
         if props_body is not None:
             try:
-                props = info_module._json_object(props_body)
+                props = protocol.json_object(props_body)
             except APIError:
                 props = {}
             template = props.get("chat_template")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import APIError
+from .protocol import json_object
 
 # The template llama-server falls back to when a GGUF has none (common/chat.cpp).
 # /props then shows exactly this text: it is how a missing template is recognised.
@@ -83,7 +84,7 @@ def served_details(
     """
     entry = _first_model(models_body)
     meta: Mapping[str, Any] = entry["meta"] if isinstance(entry.get("meta"), Mapping) else {}
-    props = _json_object(props_body) if props_body is not None else {}
+    props = json_object(props_body) if props_body is not None else {}
     if runtime is None:
         if props.get("build_info") is not None or entry.get("owned_by") == "llamacpp":
             runtime = "llama.cpp"
@@ -113,7 +114,7 @@ def served_details(
 
 def stored_details(name: str, inspect_json: str | bytes) -> ModelDetails:
     """Details from ``ramalama inspect --all --json`` of a GGUF in the store."""
-    data = _json_object(inspect_json)
+    data = json_object(inspect_json)
     metadata = data.get("Metadata")
     fields = metadata.get("data") if isinstance(metadata, Mapping) else None
     fields = fields if isinstance(fields, Mapping) else {}
@@ -177,21 +178,11 @@ def _stored_projector(model_path: str) -> bool | None:
 
 
 def _first_model(body: bytes | str) -> Mapping[str, Any]:
-    data = _json_object(body)
+    data = json_object(body)
     models = data.get("data")
     if isinstance(models, list) and models and isinstance(models[0], Mapping):
         return models[0]
     raise APIError(f"the server lists no model: {str(body)[:200]}", body=data)
-
-
-def _json_object(body: bytes | str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise APIError(f"unreadable answer: {str(body)[:200]}", body=body) from None
-    if not isinstance(data, dict):
-        raise APIError(f"unexpected answer: {str(body)[:200]}", body=data)
-    return data
 
 
 def _int(value: object) -> int | None:

@@ -234,14 +234,14 @@ def parse_chat_reply(body: bytes | str) -> ChatMessage:
 
 def parse_completion(body: bytes | str) -> Completion:
     """Message, finish reason, usage and timings of a chat completion response."""
-    data = _load_json(body)
+    data = json_object(body)
     try:
         choice = data["choices"][0]
         content = choice["message"].get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise APIError(f"unexpected reply from the server: {_preview(body)}", body=data) from None
+        raise APIError(f"unexpected reply from the server: {preview(body)}", body=data) from None
     if not isinstance(content, str):
-        raise APIError(f"unexpected reply content: {_preview(body)}", body=data)
+        raise APIError(f"unexpected reply content: {preview(body)}", body=data)
     calls = replies.parse_tool_calls(choice["message"].get("tool_calls"))
     reasoning = replies.parse_reasoning(choice["message"])
     return Completion(
@@ -284,13 +284,13 @@ def first_model(body: bytes | str) -> str:
     >>> first_model(b'{"object":"list","data":[{"id":"tiny","object":"model"}]}')
     'tiny'
     """
-    data = _load_json(body)
+    data = json_object(body)
     models = data.get("data")
     if isinstance(models, list) and models and isinstance(models[0], dict):
         name = models[0].get("id")
         if isinstance(name, str) and name:
             return name
-    raise APIError(f"the server lists no model: {_preview(body)}", body=data)
+    raise APIError(f"the server lists no model: {preview(body)}", body=data)
 
 
 def api_error(status: int, body: bytes | str) -> APIError:
@@ -302,7 +302,7 @@ def api_error(status: int, body: bytes | str) -> APIError:
     try:
         data = json.loads(body)
     except (ValueError, TypeError):
-        return APIError(_preview(body) or "(empty body)", status=status, body=body)
+        return APIError(preview(body) or "(empty body)", status=status, body=body)
     message: str | None = None
     if isinstance(data, dict):
         error = data.get("error", data)
@@ -320,19 +320,21 @@ def api_error(status: int, body: bytes | str) -> APIError:
             status=status,
             body=data,
         )
-    return classify(status, message or _preview(body), data)
+    return classify(status, message or preview(body), data)
 
 
-def _load_json(body: bytes | str) -> dict[str, Any]:
+def json_object(body: bytes | str) -> dict[str, Any]:
+    """A server's JSON object answer, or an APIError that shows the body."""
     try:
         data = json.loads(body)
     except ValueError:
-        raise APIError(f"the server's reply is not JSON: {_preview(body)}", body=body) from None
+        raise APIError(f"the server's reply is not JSON: {preview(body)}", body=body) from None
     if not isinstance(data, dict):
-        raise APIError(f"unexpected reply from the server: {_preview(body)}", body=data)
+        raise APIError(f"unexpected reply from the server: {preview(body)}", body=data)
     return cast(dict[str, Any], data)
 
 
-def _preview(body: bytes | str, limit: int = 300) -> str:
+def preview(body: bytes | str, limit: int = 300) -> str:
+    """The start of a body, for an error message."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
     return text if len(text) <= limit else text[:limit] + "..."

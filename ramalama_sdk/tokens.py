@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from .errors import APIError
-from .protocol import check_history
+from .protocol import check_history, json_object, preview
 
 TOKENIZE_PATH = "/tokenize"
 DETOKENIZE_PATH = "/detokenize"
@@ -49,9 +49,9 @@ def parse_tokens(body: bytes | str) -> list[int]:
     >>> parse_tokens(b'{"tokens":[1,2,3]}')
     [1, 2, 3]
     """
-    tokens = _load(body).get("tokens")
+    tokens = json_object(body).get("tokens")
     if not isinstance(tokens, list) or not all(_is_int(t) for t in tokens):
-        raise APIError(f"unexpected /tokenize answer: {_preview(body)}")
+        raise APIError(f"unexpected /tokenize answer: {preview(body)}")
     return list(tokens)
 
 
@@ -73,9 +73,9 @@ def detokenize_body(tokens: object) -> bytes:
 
 
 def parse_detokenized(body: bytes | str) -> str:
-    content = _load(body).get("content")
+    content = json_object(body).get("content")
     if not isinstance(content, str):
-        raise APIError(f"unexpected /detokenize answer: {_preview(body)}")
+        raise APIError(f"unexpected /detokenize answer: {preview(body)}")
     return content
 
 
@@ -88,9 +88,9 @@ def template_body(messages: object) -> bytes:
 
 
 def parse_prompt(body: bytes | str) -> str:
-    prompt = _load(body).get("prompt")
+    prompt = json_object(body).get("prompt")
     if not isinstance(prompt, str):
-        raise APIError(f"unexpected /apply-template answer: {_preview(body)}")
+        raise APIError(f"unexpected /apply-template answer: {preview(body)}")
     return prompt
 
 
@@ -109,18 +109,3 @@ def _is_int(value: object) -> bool:
 
 def _dump(payload: object) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _load(body: bytes | str) -> dict[str, object]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise APIError(f"the server's answer is not JSON: {_preview(body)}") from None
-    if not isinstance(data, dict):
-        raise APIError(f"unexpected answer: {_preview(body)}")
-    return data
-
-
-def _preview(body: bytes | str) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return text[:200]
