@@ -149,6 +149,17 @@ def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Proces
         time.sleep(0.01)
 
 
+def sleeping_llama_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put first on PATH a stand-in llama-server that starts and never answers
+    (a huge model still loading): what no real binary does on demand."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "llama-server"
+    fake.write_text("#!/bin/sh\nexec sleep 600\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
 def port_is_listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0

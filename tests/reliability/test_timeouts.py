@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import server_processes
+from conftest import server_processes, sleeping_llama_server
 from ramalama_sdk import APITimeoutError, AsyncRamalamaModel, RamalamaModel, ServerTimeoutError
-
-
-def _sleeping_llama_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stand-in llama-server that starts and never answers."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "llama-server"
-    fake.write_text("#!/bin/sh\nexec sleep 600\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
 def test_never_ready_times_out_and_leaves_nothing(
     model_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _sleeping_llama_server(tmp_path, monkeypatch)
+    sleeping_llama_server(tmp_path, monkeypatch)
     model = RamalamaModel(model=model_uri, timeout=2)
     started = time.monotonic()
     with pytest.raises(ServerTimeoutError):
@@ -38,7 +27,7 @@ def test_never_ready_times_out_and_leaves_nothing(
 async def test_async_never_ready_times_out(
     model_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _sleeping_llama_server(tmp_path, monkeypatch)
+    sleeping_llama_server(tmp_path, monkeypatch)
     with pytest.raises(TimeoutError):
         await AsyncRamalamaModel(model=model_uri, timeout=1).serve()
     assert server_processes() == []

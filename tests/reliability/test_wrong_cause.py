@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_python, server_processes
+from conftest import run_python, server_processes, sleeping_llama_server
 from ramalama_sdk import (
     AsyncRamalamaModel,
     RamalamaError,
@@ -20,20 +20,10 @@ from ramalama_sdk import (
 )
 
 
-def _sleeping_llama_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stand-in llama-server that starts and never answers (a huge model loading)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "llama-server"
-    fake.write_text("#!/bin/sh\nexec sleep 600\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-
-
 def test_stop_from_another_thread_ends_a_loading_serve(
     model_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _sleeping_llama_server(tmp_path, monkeypatch)
+    sleeping_llama_server(tmp_path, monkeypatch)
     model = RamalamaModel(model=model_uri, timeout=600)
     outcome: list[BaseException] = []
 
