@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import Any
 
 import pydantic
 import pytest
 
+from conftest import wait_until
 from ramalama_sdk import (
     APIError,
     AsyncRamalamaModel,
@@ -60,11 +60,9 @@ def test_breaking_off_a_stream_stops_generation(model: RamalamaModel) -> None:
         if index == 2:
             break
     # The server noticed the closed connection and cancelled the task ...
-    for _ in range(100):
-        if sum("cancel task" in line for line in model.logs(10_000)) > cancelled_before:
-            break
-        time.sleep(0.02)
-    assert sum("cancel task" in line for line in model.logs(10_000)) > cancelled_before
+    assert wait_until(
+        lambda: sum("cancel task" in line for line in model.logs(10_000)) > cancelled_before, 60
+    )
     # ... and answers the next request at once.
     assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
 

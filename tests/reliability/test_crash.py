@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
 
-from conftest import server_processes
+from conftest import busy_slots, server_processes, wait_until
 from ramalama_sdk import (
     APIError,
     AsyncRamalamaModel,
@@ -17,8 +17,12 @@ from ramalama_sdk import (
     ServerNotRunningError,
 )
 
-# A call that meets a dead server must fail within this; generous for 2 busy cores.
-FAIL_FAST = 1.0
+# A call that meets a dead server must fail within this, not wait for a timeout;
+# generous for 2 busy cores.
+FAIL_FAST = 10.0
+# A reply the tiny model needs many seconds for, so the kill lands mid-generation.
+LONG_CTX = 32_768
+LONG_TOKENS = 30_000
 
 
 def _llama_server(model: RamalamaModel | AsyncRamalamaModel) -> psutil.Process:
@@ -32,14 +36,11 @@ def _llama_server(model: RamalamaModel | AsyncRamalamaModel) -> psutil.Process:
     return llama
 
 
-def _kill_after(proc: psutil.Process, delay: float) -> threading.Thread:
-    def kill() -> None:
-        time.sleep(delay)
-        proc.kill()
-
-    thread = threading.Thread(target=kill)
-    thread.start()
-    return thread
+def _kill_when_busy(model: RamalamaModel | AsyncRamalamaModel, proc: psutil.Process) -> float:
+    """Kill ``proc`` once the server is generating, whenever that is; the time of the kill."""
+    assert wait_until(lambda: busy_slots(model) > 0, timeout=120), "the server never started"
+    proc.kill()
+    return time.monotonic()
 
 
 def test_killed_while_idle(model_uri: str) -> None:
@@ -58,40 +59,51 @@ def test_killed_while_idle(model_uri: str) -> None:
 
 @pytest.mark.parametrize("call", ["chat", "stream"])
 def test_killed_during_a_call(model_uri: str, call: str) -> None:
-    model = RamalamaModel(model=model_uri, temp=0)
+    model = RamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX)
     with model:
-        killer = _kill_after(_llama_server(model), 0.3)
-        started = time.monotonic()
+        llama = _llama_server(model)
         with pytest.raises((ServerNotRunningError, APIError)) as info:
             if call == "chat":
-                model.chat("Go on", max_tokens=200_000)
+                with ThreadPoolExecutor(1) as pool:
+                    killer = pool.submit(_kill_when_busy, model, llama)
+                    try:
+                        model.chat("Go on", max_tokens=LONG_TOKENS)
+                    finally:
+                        killed = killer.result()
             else:
-                for _ in model.stream("Go on", max_tokens=200_000):
-                    pass
-        killer.join()
-        assert time.monotonic() - started < 0.3 + FAIL_FAST
+                for _ in model.stream("Go on", max_tokens=LONG_TOKENS):
+                    if llama.is_running():
+                        llama.kill()
+                        killed = time.monotonic()
+        assert time.monotonic() - killed < FAIL_FAST
         assert isinstance(info.value, ServerNotRunningError) or "connection" in str(info.value)
-        time.sleep(0.2)
-        assert not model.is_running
+        assert wait_until(lambda: not model.is_running)
         model.serve()
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
     assert server_processes() == []
 
 
 async def test_async_killed_during_chat_and_stream(model_uri: str) -> None:
-    async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
+    async with AsyncRamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX) as model:
         for call in ("chat", "stream"):
             llama = _llama_server(model)
-            asyncio.get_running_loop().call_later(0.3, llama.kill)
-            started = time.monotonic()
             with pytest.raises((ServerNotRunningError, APIError)):
                 if call == "chat":
-                    await model.chat("Go on", max_tokens=200_000)
+                    killer = asyncio.create_task(asyncio.to_thread(_kill_when_busy, model, llama))
+                    try:
+                        await model.chat("Go on", max_tokens=LONG_TOKENS)
+                    finally:
+                        killed = await killer
                 else:
-                    async for _ in model.stream("Go on", max_tokens=200_000):
-                        pass
-            assert time.monotonic() - started < 0.3 + FAIL_FAST
-            await asyncio.sleep(0.2)
+                    async for _ in model.stream("Go on", max_tokens=LONG_TOKENS):
+                        if llama.is_running():
+                            llama.kill()
+                            killed = time.monotonic()
+            assert time.monotonic() - killed < FAIL_FAST
+            for _ in range(500):  # the supervisor notices the death within moments
+                if not model.is_running:
+                    break
+                await asyncio.sleep(0.02)
             assert not model.is_running
             await model.serve()
             assert (await model.chat("Hello", max_tokens=4))["role"] == "assistant"
