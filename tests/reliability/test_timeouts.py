@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import server_processes, sleeping_llama_server
+from conftest import busy_slots, server_processes, sleeping_llama_server, wait_until
 from ramalama_sdk import APITimeoutError, AsyncRamalamaModel, RamalamaModel, ServerTimeoutError
 
 
@@ -55,6 +56,8 @@ def test_a_request_over_its_timeout_fails_and_the_model_stays_usable(model_uri: 
         assert isinstance(info.value, TimeoutError)
         assert "request_timeout" in str(info.value)
         assert model.is_running
+        # The abandoned reply is not generated on: its connection was closed.
+        assert wait_until(lambda: busy_slots(served) == 0, timeout=30)
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
         model.stop()
 
@@ -69,6 +72,7 @@ async def test_async_request_over_its_timeout(model_uri: str) -> None:
         try:
             with pytest.raises(APITimeoutError):
                 await model.chat("Go on", max_tokens=LONG_CTX)
+            assert await asyncio.to_thread(wait_until, lambda: busy_slots(served) == 0, 30)
             assert (await model.chat("Hello", max_tokens=4))["role"] == "assistant"
         finally:
             await model.stop()
