@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from ramalama_sdk.server_binary import find_or_build
+from ramalama_sdk.stack.server_binary import find_or_build
 from ramalama_sdk.testing import tiny_model
 
 HOST = "127.0.0.1"

@@ -42,65 +42,65 @@ from .errors import (
 from .types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob, Usage
 
 if TYPE_CHECKING:
-    from .agent import ActResult, ToolRun
+    from .agents.agent import ActResult, ToolRun
+    from .agents.parsing import ParseAttempt
+    from .agents.tools import Tool, ToolArgumentsError, tool_from
     from .async_model import AsyncRamalamaModel
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
-    from .completions import TextCompletion
     from .conversation import AsyncConversation, Conversation
     from .deploy import LocalModelWarning
-    from .embeddings import RankedDocument
-    from .images import ContentPart
-    from .info import ModelDetails
-    from .inspection import inspect
-    from .management import ModelInfo, list_models, remove
-    from .parsing import ParseAttempt
-    from .progress import ProgressCallback
-    from .registry import running, stop_all
-    from .replies import ThinkingCutOffWarning
+    from .endpoints.completions import TextCompletion
+    from .endpoints.embeddings import RankedDocument
+    from .endpoints.info import ModelDetails
+    from .http.images import ContentPart
+    from .http.replies import ThinkingCutOffWarning
+    from .http.streaming import StreamEvent
+    from .process.registry import running, stop_all
     from .router_models import AsyncRamalamaRouter, RamalamaRouter
-    from .streaming import StreamEvent
+    from .store.inspection import inspect
+    from .store.management import ModelInfo, list_models, remove
+    from .store.progress import ProgressCallback
     from .streams import AsyncChatStream, ChatStream
     from .sync_model import RamalamaModel
     from .text_streams import AsyncTextStream, TextStream
-    from .tools import Tool, ToolArgumentsError, tool_from
 
 # Imported on first use: requests, aiohttp, asyncio and psutil together cost
 # more than 100 ms, which a program that only imports the package (a CLI's
 # --help, a test collection) should not pay.
 _LAZY = {
-    "ActResult": "agent",
-    "ToolRun": "agent",
+    "ActResult": "agents.agent",
+    "ToolRun": "agents.agent",
     "ActOptions": "chat_options",
     "ChatOptions": "chat_options",
     "GenerationOptions": "chat_options",
-    "ParseAttempt": "parsing",
-    "ThinkingCutOffWarning": "replies",
-    "StreamEvent": "streaming",
-    "Tool": "tools",
-    "ToolArgumentsError": "tools",
-    "tool_from": "tools",
+    "ParseAttempt": "agents.parsing",
+    "ThinkingCutOffWarning": "http.replies",
+    "StreamEvent": "http.streaming",
+    "Tool": "agents.tools",
+    "ToolArgumentsError": "agents.tools",
+    "tool_from": "agents.tools",
     "AsyncRamalamaModel": "async_model",
     "AsyncConversation": "conversation",
     "Conversation": "conversation",
     "LocalModelWarning": "deploy",
-    "ModelInfo": "management",
-    "list_models": "management",
-    "remove": "management",
-    "ProgressCallback": "progress",
+    "ModelInfo": "store.management",
+    "list_models": "store.management",
+    "remove": "store.management",
+    "ProgressCallback": "store.progress",
     "AsyncRamalamaRouter": "router_models",
     "RamalamaRouter": "router_models",
     "AsyncChatStream": "streams",
     "ChatStream": "streams",
     "RamalamaModel": "sync_model",
-    "TextCompletion": "completions",
-    "RankedDocument": "embeddings",
-    "ContentPart": "images",
-    "ModelDetails": "info",
-    "inspect": "inspection",
+    "TextCompletion": "endpoints.completions",
+    "RankedDocument": "endpoints.embeddings",
+    "ContentPart": "http.images",
+    "ModelDetails": "endpoints.info",
+    "inspect": "store.inspection",
     "AsyncTextStream": "text_streams",
     "TextStream": "text_streams",
-    "running": "registry",
-    "stop_all": "registry",
+    "running": "process.registry",
+    "stop_all": "process.registry",
 }
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from . import completions, embeddings, info, tokens
-from .embeddings import RankedDocument
+from .endpoints import completions, embeddings, info, tokens
+from .endpoints.embeddings import RankedDocument
+from .endpoints.info import ModelDetails
 from .errors import APIError, RamalamaError
 from .features import FeatureCore, check_flags, embed_result, optional_props
-from .info import ModelDetails
 from .text_streams import AsyncTextStream
 
 if TYPE_CHECKING:

@@ -19,15 +19,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import agent, deploy, parsing, protocol
+from . import deploy
+from .agents import agent, parsing
 from .async_features import AsyncFeatures
 from .base import AUTO, CONNECT_TIMEOUT, Auto
 from .conversation import AsyncConversation
 from .errors import RamalamaError
-from .process import spawn, stop_spawned
-from .progress import ProgressCallback
-from .server import Server
-from .steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from .http import protocol
+from .process.server import Server
+from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from .process.supervisor import spawn, stop_spawned
+from .store.progress import ProgressCallback
 from .streams import AsyncChatStream, DoneHook
 from .text_streams import AsyncTextStream
 from .types import ChatMessage, Completion
@@ -37,8 +39,8 @@ if TYPE_CHECKING:
     import pydantic
     from typing_extensions import Unpack
 
+    from .agents.tools import ToolLike
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
-    from .tools import ToolLike
 
 T = TypeVar("T")
 M = TypeVar("M", bound="pydantic.BaseModel")
@@ -253,7 +255,7 @@ class AsyncRamalamaModel(AsyncFeatures):
         return await self._send(method, path, body, root=root)
 
     def _open_text_stream(self, body: bytes) -> AsyncTextStream:
-        from .completions import COMPLETIONS_PATH
+        from .endpoints.completions import COMPLETIONS_PATH
 
         async def open_response() -> aiohttp.ClientResponse:
             return await self._open("POST", COMPLETIONS_PATH, body, close=True)

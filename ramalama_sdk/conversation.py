@@ -15,19 +15,19 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .images import user_message
-from .protocol import check_message
+from .http.images import user_message
+from .http.protocol import check_message
 from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .agent import ActResult, MessageCallback
+    from .agents.agent import ActResult, MessageCallback
+    from .agents.tools import ToolLike
     from .async_model import AsyncRamalamaModel
     from .chat_options import ActOptions, ChatOptions
     from .streams import AsyncChatStream, ChatStream, DoneHook
     from .sync_model import RamalamaModel
-    from .tools import ToolLike
 
 
 class _History:

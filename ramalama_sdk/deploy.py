@@ -19,11 +19,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import commands, engine, failures
+from . import commands
 from .commands import Mode
 from .errors import GenerateError, GenerateTimeoutError, ModelNotFoundError, RamalamaError
 from .options import ModelOptions
-from .process import LogFile, spawn, stop_group
+from .process import engine, failures
+from .process.supervisor import LogFile, spawn, stop_group
 
 KINDS = ("kube", "quadlet", "kube/quadlet", "compose")
 """What ``generate()`` writes; ``quadlet/kube``, ramalama's spelling, works too."""

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .agent import ToolRun
-    from .parsing import ParseAttempt
+    from .agents.agent import ToolRun
+    from .agents.parsing import ParseAttempt
     from .types import ChatMessage
 
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal, get_args
 
-from .addresses import check_host
+from .http.addresses import check_host
 
 DEFAULT_TEMP = 0.8
 DEFAULT_HOST = "127.0.0.1"

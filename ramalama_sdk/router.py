@@ -24,11 +24,11 @@ from . import commands
 from .base import API_KEY_ENVS, AUTO, BaseModel
 from .commands import Mode
 from .errors import APIError, RamalamaError
-from .failures import download_error
-from .progress import ProgressCallback, default_reporter
-from .pull import download_steps, run_steps
-from .server import Server, start_steps
-from .steps import Step
+from .process.failures import download_error
+from .process.server import Server, start_steps
+from .process.steps import Step
+from .store.progress import ProgressCallback, default_reporter
+from .store.pull import download_steps, run_steps
 
 MOUNT_DIR = "/mnt/models/"
 _DESTINATION = re.compile(r"destination=(/mnt/models/[^,\s\"']+)")

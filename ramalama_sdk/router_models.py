@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from . import protocol
 from .async_model import AsyncRamalamaModel
 from .base import CONNECT_TIMEOUT
 from .errors import RamalamaError, ServerStartError, ServerTimeoutError
+from .http import protocol
 from .router import RouterCore, model_states
 from .streams import AsyncChatStream, ChatStream
 from .sync_model import RamalamaModel

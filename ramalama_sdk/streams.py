@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .errors import APIConnectionError, RamalamaError
-from .streaming import SSEDecoder, StreamEvent, StreamState
+from .http.streaming import SSEDecoder, StreamEvent, StreamState
 from .types import ChatMessage, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:

@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import agent, deploy, parsing, protocol
+from . import deploy
+from .agents import agent, parsing
 from .base import AUTO, CONNECT_TIMEOUT, Auto
-from .connections import ConnectionPool, TransportFailure
 from .conversation import Conversation
 from .errors import RamalamaError, ServerNotRunningError
-from .process import spawn, stop_spawned
-from .progress import ProgressCallback
-from .server import Server
-from .steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from .http import protocol
+from .http.connections import ConnectionPool, TransportFailure
+from .process.server import Server
+from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from .process.supervisor import spawn, stop_spawned
+from .store.progress import ProgressCallback
 from .streams import ChatStream, DoneHook
 from .sync_features import SyncFeatures
 from .text_streams import TextStream
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
     import pydantic
     from typing_extensions import Unpack
 
+    from .agents.tools import ToolLike
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
-    from .tools import ToolLike
 # RETRY_NOTE, why a request is sent once more after a connection error and
 # why a stream asks for a connection of its own: llama-server closes a
 # kept-alive connection once it has been idle for 5 s, and after a streamed
@@ -287,7 +289,7 @@ class RamalamaModel(SyncFeatures):
         return self._post(path, body, method=method, root=root)
 
     def _open_text_stream(self, body: bytes) -> TextStream:
-        from .completions import COMPLETIONS_PATH
+        from .endpoints.completions import COMPLETIONS_PATH
 
         return TextStream(
             lambda: self._send("POST", COMPLETIONS_PATH, body, stream=True), self._stream_error

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-from .stack_setup import setup
-from .tiny_vision import tiny_projector
+from .stack.provision import setup
+from .stack.tiny_vision import tiny_projector
 
 __all__ = ["setup", "tiny_model", "tiny_projector"]
 
@@ -405,6 +405,6 @@ def _weights(
 
 
 if __name__ == "__main__":
-    from .stack_setup import main
+    from .stack.provision import main
 
     sys.exit(main())

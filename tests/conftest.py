@@ -22,9 +22,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ramalama_sdk import engine
-from ramalama_sdk.server_binary import LlamaServer, ProbeError, find_or_build
-from ramalama_sdk.server_build import cpu_level
+from ramalama_sdk.process import engine
+from ramalama_sdk.stack.server_binary import LlamaServer, ProbeError, find_or_build
+from ramalama_sdk.stack.server_build import cpu_level
 from ramalama_sdk.testing import tiny_model
 
 # The container test bed (podman and its image): fixture podman_bed.
@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Find the llama-server of this run once, before anything is collected.
 
     It must have served a quantized model on this CPU (the probe of
-    ``ramalama_sdk.server_binary``); nothing is built here: ``make test``
+    ``ramalama_sdk.stack.server_binary``); nothing is built here: ``make test``
     runs the setup that builds one first.
     """
     global _SERVER

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from ramalama_sdk import engine
+from ramalama_sdk.process import engine
 
 RECIPE = "4"  # bump when the image layout below changes
 IMAGE_REPO = "localhost/ramalama-sdk-test"

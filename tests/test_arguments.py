@@ -8,8 +8,8 @@ import pytest
 
 from conftest import server_processes
 from ramalama_sdk import ChatMessage, RamalamaModel
+from ramalama_sdk.http.protocol import chat_body, chat_messages
 from ramalama_sdk.options import ModelOptions
-from ramalama_sdk.protocol import chat_body, chat_messages
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,8 @@ import psutil
 import pytest
 
 from conftest import port_is_listening
-from ramalama_sdk import AsyncRamalamaModel, RamalamaModel, engine
+from ramalama_sdk import AsyncRamalamaModel, RamalamaModel
+from ramalama_sdk.process import engine
 
 IMAGE = "quay.io/example/img:1"
 NAME = re.compile(r"ramalama-sdk-[0-9a-f]+")

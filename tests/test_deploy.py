@@ -17,22 +17,12 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from conftest import server_processes, wait_gone
-from ramalama_sdk import (
-    GenerateError,
-    GenerateTimeoutError,
-    ModelNotFoundError,
-    RamalamaError,
-    engine,
-)
+from ramalama_sdk import GenerateError, GenerateTimeoutError, ModelNotFoundError, RamalamaError
 from ramalama_sdk.commands import Mode, serve_argv
-from ramalama_sdk.deploy import (
-    LocalModelWarning,
-    deployment_name,
-    generate,
-    local_model_paths,
-)
+from ramalama_sdk.deploy import LocalModelWarning, deployment_name, generate, local_model_paths
 from ramalama_sdk.options import RUNTIMES, ModelOptions
-from ramalama_sdk.server import health_path
+from ramalama_sdk.process import engine
+from ramalama_sdk.process.server import health_path
 
 HOST = Mode(container=False)
 PODMAN = Mode(container=True, engine="podman")

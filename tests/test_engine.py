@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from ramalama_sdk import RamalamaNotInstalledError, engine
+from ramalama_sdk import RamalamaNotInstalledError
 from ramalama_sdk.commands import Mode
+from ramalama_sdk.process import engine
 
 ENGINE_VARS = "RAMALAMA_CONTAINER RAMALAMA_IN_CONTAINER RAMALAMA_ENGINE RAMALAMA_CONTAINER_ENGINE"
 

@@ -19,9 +19,9 @@ from ramalama_sdk import (
     RamalamaNotInstalledError,
     ServerStartError,
     ServerTimeoutError,
-    engine,
 )
-from ramalama_sdk.process import free_port as real_free_port
+from ramalama_sdk.process import engine
+from ramalama_sdk.process.supervisor import free_port as real_free_port
 
 
 def test_missing_file_on_download(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_bind_race_is_retried_on_another_port(
             handed.append(busy if not handed else real_free_port(host))
             return handed[-1]
 
-        monkeypatch.setattr("ramalama_sdk.server.free_port", racy_free_port)
+        monkeypatch.setattr("ramalama_sdk.process.server.free_port", racy_free_port)
         with RamalamaModel(model=model_uri, max_tokens=4) as model:
             assert handed[0] == busy
             assert model.port == handed[-1] != busy

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ramalama_sdk import AsyncRamalamaModel, RamalamaModel, UnsupportedError
-from ramalama_sdk.images import check_parts, image_url, user_message
+from ramalama_sdk.http.images import check_parts, image_url, user_message
 from ramalama_sdk.testing import tiny_projector
 
 IMAGE_TOKENS = 4  # the tiny projector: 28x28 pixels in 14x14 patches

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import server_processes
 from ramalama_sdk import AsyncRamalamaModel, RamalamaModel
-from ramalama_sdk.references import model_reference
+from ramalama_sdk.store.references import model_reference
 
 
 def test_paths_become_file_uris(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:

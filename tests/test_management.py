@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ramalama_sdk import ModelNotFoundError, RamalamaError, RamalamaModel
-from ramalama_sdk.management import ModelInfo, list_models, parse_model_list, remove
+from ramalama_sdk.store.management import ModelInfo, list_models, parse_model_list, remove
 
 
 def _pulled(source: Path, directory: Path, name: str) -> str:

@@ -9,8 +9,8 @@ server in test_model_info.py.
 from __future__ import annotations
 
 from ramalama_sdk import APIError, ContextLengthError
-from ramalama_sdk.info import served_details
-from ramalama_sdk.protocol import api_error
+from ramalama_sdk.endpoints.info import served_details
+from ramalama_sdk.http.protocol import api_error
 
 VLLM_MODELS = (
     b'{"object":"list","data":[{"id":"ibm/granite","object":"model","created":1,'

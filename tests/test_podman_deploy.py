@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from podman_bed import Bed
-from ramalama_sdk import AsyncRamalamaModel, RamalamaModel, engine
+from ramalama_sdk import AsyncRamalamaModel, RamalamaModel
+from ramalama_sdk.process import engine
 
 pytestmark = pytest.mark.container
 

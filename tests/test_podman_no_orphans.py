@@ -2,7 +2,7 @@
 
 The container runs under conmon, outside ramalama's process group, so the
 host-mode guarantees (a parent-death signal to ramalama, the group killed)
-do not reach it; the watchdog of ramalama_sdk/watchdog.py does. Each case
+do not reach it; the watchdog of ramalama_sdk/process/watchdog.py does. Each case
 serves the tiny model in podman from a child Python, ends that program, and
 asserts with ``podman ps`` that the container is gone within a few seconds.
 """

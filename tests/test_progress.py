@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from conftest import server_processes
-from ramalama_sdk import commands, engine
-from ramalama_sdk.management import list_models, remove
-from ramalama_sdk.process import LogFile, spawn, stop_group
-from ramalama_sdk.progress import (
+from ramalama_sdk import commands
+from ramalama_sdk.process import engine
+from ramalama_sdk.process.supervisor import LogFile, spawn, stop_group
+from ramalama_sdk.store.management import list_models, remove
+from ramalama_sdk.store.progress import (
     Progress,
     ProgressParser,
     PullMonitor,

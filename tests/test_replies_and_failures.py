@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from ramalama_sdk import APIError, DownloadError, ModelNotFoundError, ServerStartError
-from ramalama_sdk.failures import download_error, error_line, is_port_clash, start_error
-from ramalama_sdk.protocol import api_error, parse_chat_reply
+from ramalama_sdk.http.protocol import api_error, parse_chat_reply
+from ramalama_sdk.process.failures import download_error, error_line, is_port_clash, start_error
 
 ARGV = ["ramalama", "--nocontainer", "pull", "--", "m"]
 

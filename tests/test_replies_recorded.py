@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from ramalama_sdk import ChatMessage, Completion, MaxRoundsError, protocol
-from ramalama_sdk.agent import act_steps, drive, drive_async
-from ramalama_sdk.streaming import SSEDecoder, StreamState
-from ramalama_sdk.tools import tool_from
+from ramalama_sdk import ChatMessage, Completion, MaxRoundsError
+from ramalama_sdk.agents.agent import act_steps, drive, drive_async
+from ramalama_sdk.agents.tools import tool_from
+from ramalama_sdk.http import protocol
+from ramalama_sdk.http.streaming import SSEDecoder, StreamState
 
 REPLIES = Path(__file__).parent / "replies"
 

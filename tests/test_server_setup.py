@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from conftest import server_processes
-from ramalama_sdk import server_binary, server_build
-from ramalama_sdk.server_binary import LlamaServer, ProbeError, find_or_build, probe
-from ramalama_sdk.server_build import BuildError, BuildRecipe, build, cached, recipe_for
+from ramalama_sdk.stack import server_binary, server_build
+from ramalama_sdk.stack.server_binary import LlamaServer, ProbeError, find_or_build, probe
+from ramalama_sdk.stack.server_build import BuildError, BuildRecipe, build, cached, recipe_for
 from ramalama_sdk.testing import tiny_model
 
 

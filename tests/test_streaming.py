@@ -19,7 +19,7 @@ from ramalama_sdk import (
     RamalamaModel,
     ServerNotRunningError,
 )
-from ramalama_sdk.streaming import SSEDecoder, StreamState
+from ramalama_sdk.http.streaming import SSEDecoder, StreamState
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ramalama_sdk import (
-    AsyncRamalamaModel,
-    NoChatTemplateWarning,
-    RamalamaModel,
-    TextCompletion,
-)
+from ramalama_sdk import AsyncRamalamaModel, NoChatTemplateWarning, RamalamaModel, TextCompletion
 from ramalama_sdk.testing import tiny_model
 
 PROMPT = "Once upon a time there was a"

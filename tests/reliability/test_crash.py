@@ -10,12 +10,7 @@ import psutil
 import pytest
 
 from conftest import busy_slots, server_processes, wait_until
-from ramalama_sdk import (
-    APIError,
-    AsyncRamalamaModel,
-    RamalamaModel,
-    ServerNotRunningError,
-)
+from ramalama_sdk import APIError, AsyncRamalamaModel, RamalamaModel, ServerNotRunningError
 
 # A call that meets a dead server must fail within this, not wait for a timeout;
 # generous for 2 busy cores.

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import server_processes
-from ramalama_sdk import RamalamaModel, ServerStartError, ports
+from ramalama_sdk import RamalamaModel, ServerStartError
+from ramalama_sdk.process import ports
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
@@ -75,7 +76,7 @@ def test_another_server_that_takes_the_port_during_start_is_not_ours(
     and llama-server are real.
     """
     port, seen = foreign_server
-    monkeypatch.setattr("ramalama_sdk.server.port_in_use", lambda host, port: False)
+    monkeypatch.setattr("ramalama_sdk.process.server.port_in_use", lambda host, port: False)
     model = RamalamaModel(model=model_uri, port=port)
     with pytest.raises(ServerStartError, match=f"port {port} is already in use"):
         model.serve()

@@ -11,13 +11,14 @@ import os
 
 import pytest
 
-from ramalama_sdk import RamalamaModel, process
+from ramalama_sdk import RamalamaModel
+from ramalama_sdk.process import supervisor
 
 
 def test_the_server_log_stays_bounded(model_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The service's millions of requests, scaled down: trim from 64 KiB on.
-    monkeypatch.setattr(process, "_LOG_TRIM_AT", 64 * 1024)
-    bound = process._LOG_TAIL_BYTES * 2 + process._LOG_TRIM_AT + 64 * 1024
+    monkeypatch.setattr(supervisor, "_LOG_TRIM_AT", 64 * 1024)
+    bound = supervisor._LOG_TAIL_BYTES * 2 + supervisor._LOG_TRIM_AT + 64 * 1024
     with RamalamaModel(model=model_uri, max_tokens=2) as model:
         server = model._server
         assert server is not None

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import busy_slots, server_processes, wait_until
 from ramalama_sdk import RamalamaModel, ServerNotRunningError
-from ramalama_sdk.connections import DEFAULT_MAXSIZE
+from ramalama_sdk.http.connections import DEFAULT_MAXSIZE
 
 
 def _sockets_to(port: int) -> int:

@@ -1,8 +1,8 @@
 """Get a host ready to serve without a container engine: ``setup()``.
 
 ``python -m ramalama_sdk.testing setup`` runs :func:`main`. The work is done
-by :mod:`ramalama_sdk.server_binary` (find and prove a llama-server) and
-:mod:`ramalama_sdk.server_build` (build one); this module is the command.
+by :mod:`ramalama_sdk.stack.server_binary` (find and prove a llama-server) and
+:mod:`ramalama_sdk.stack.server_build` (build one); this module is the command.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def setup(
     if directory is not None:
         target = pathlib.Path(directory)
         target.mkdir(parents=True, exist_ok=True)
-        from .testing import tiny_model
+        from ..testing import tiny_model
 
         tiny_model(target)
     return server
@@ -93,9 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
 
+    from ..testing import tiny_model
     from .server_binary import ProbeError
     from .server_build import BuildError
-    from .testing import tiny_model
 
     try:
         server = setup(

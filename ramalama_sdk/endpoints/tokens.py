@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from .errors import APIError
-from .protocol import check_history, json_object, preview
+from ..errors import APIError
+from ..http.protocol import check_history, json_object, preview
 
 TOKENIZE_PATH = "/tokenize"
 DETOKENIZE_PATH = "/detokenize"

@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict, Union
 
-from .types import ChatMessage
+from ..types import ChatMessage
 
 
 class ImageURL(TypedDict):

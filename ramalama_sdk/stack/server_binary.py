@@ -8,7 +8,7 @@ on this machine: the probe serves a tiny model whose matrices are quantized
 
 The order: ``LLAMA_SERVER`` (a path; it must pass the probe), then a
 ``llama-server`` on PATH (skipped with a note if it fails the probe), then
-the source build of :mod:`ramalama_sdk.server_build` for this CPU, cached.
+the source build of :mod:`ramalama_sdk.stack.server_build` for this CPU, cached.
 ``RAMALAMA_SDK_FORCE_BUILD=1`` skips the first two.
 """
 
@@ -163,7 +163,7 @@ def probe(binary: Path, model: Path, *, timeout: float = PROBE_TIMEOUT) -> None:
 
 
 def _probe_model(directory: Path) -> Path:
-    from .testing import tiny_model
+    from ..testing import tiny_model
 
     return tiny_model(directory / "probe-quantized.gguf", quantized=True)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..errors import DownloadError, ModelNotFoundError, RamalamaError, ServerStartError
 from . import containers
-from .errors import DownloadError, ModelNotFoundError, RamalamaError, ServerStartError
 
 _NOT_FOUND = (
     re.compile(r"No such file", re.I),

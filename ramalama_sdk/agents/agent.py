@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import MaxRoundsError
-from .protocol import check_history, check_message, check_options
+from ..errors import MaxRoundsError
+from ..http.protocol import check_history, check_message, check_options
+from ..types import ChatMessage, Completion, ToolCall
 from .tools import Tool, ToolArgumentsError, tool_result_text, tools_from
-from .types import ChatMessage, Completion, ToolCall
 
 MessageCallback = Callable[[ChatMessage], object]
 

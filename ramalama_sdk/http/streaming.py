@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from ..errors import APIError
+from ..types import ChatMessage, Completion, TokenLogprob, ToolCall, Usage
 from . import replies
-from .errors import APIError
 from .protocol import api_error, parse_timings, parse_usage
-from .types import ChatMessage, Completion, TokenLogprob, ToolCall, Usage
 
 DONE = "[DONE]"
 

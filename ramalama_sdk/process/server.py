@@ -16,14 +16,15 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Sequence
 
-from . import commands, engine, failures
-from .commands import Mode
-from .errors import ServerStartError, ServerTimeoutError
-from .options import ModelOptions
+from .. import commands
+from ..commands import Mode
+from ..errors import ServerStartError, ServerTimeoutError
+from ..options import ModelOptions
+from . import engine, failures
 from .ports import listens_on, port_in_use
-from .process import LogFile, free_port, kill_group, running_elsewhere, spawn, stop_group
 from .runtime_files import missing_files
 from .steps import Owns, Probe, Sleep, Spawn, Step, Stop
+from .supervisor import LogFile, free_port, kill_group, running_elsewhere, spawn, stop_group
 from .watchdog import Watchdog, remove
 
 # Between health probes: small models are ready within a second, where every

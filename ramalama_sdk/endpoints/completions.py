@@ -12,12 +12,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .chat_options import merge_extra_body
-from .errors import APIError
-from .protocol import check_options, parse_timings, parse_usage
-from .streaming import DONE, StreamEvent, StreamState
+from ..chat_options import merge_extra_body
+from ..errors import APIError
+from ..http.protocol import check_options, parse_timings, parse_usage
+from ..http.streaming import DONE, StreamEvent, StreamState
+from ..types import Usage
 from .tokens import check_text
-from .types import Usage
 
 COMPLETIONS_PATH = "/completions"  # under /v1
 

@@ -18,8 +18,8 @@ import sysconfig
 from collections.abc import Mapping
 from pathlib import Path
 
-from .commands import Mode
-from .errors import RamalamaNotInstalledError
+from ..commands import Mode
+from ..errors import RamalamaNotInstalledError
 
 _TRUE = {"on", "true", "1", "yes", "y"}
 _FALSE = {"off", "false", "0", "no", "n"}

@@ -14,12 +14,13 @@ import json
 import shutil
 from collections.abc import Generator
 
-from . import commands, engine
-from .commands import Mode
+from .. import commands
+from ..commands import Mode
+from ..errors import ImagePullError, RamalamaError
+from ..options import DEFAULT_RUNTIME, ModelOptions
+from ..store.pull import run_steps
+from . import engine
 from .containers import pull_failure
-from .errors import ImagePullError, RamalamaError
-from .options import DEFAULT_RUNTIME, ModelOptions
-from .pull import run_steps
 from .steps import Step
 
 

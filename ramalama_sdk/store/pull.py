@@ -1,6 +1,6 @@
 """The steps of ``download()``: optional removal, then ``ramalama pull``.
 
-A generator of steps (see steps.py), so that the sync and the async model
+A generator of steps (see process/steps.py), so that the sync and the async model
 share it. ramalama's output goes to a private log file; its progress bar,
 when a callback wants it, is read from there while the pull runs.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Generator, Sequence
 
-from . import failures
-from .errors import DownloadError
-from .process import LogFile
+from ..errors import DownloadError
+from ..process import failures
+from ..process.steps import Launch, Sleep, Step
+from ..process.supervisor import LogFile
 from .progress import ProgressCallback, PullMonitor, strip_bar
-from .steps import Launch, Sleep, Step
 
 POLL_INTERVAL = 0.02  # an up-to-date pull ends within ~0.2 s
 

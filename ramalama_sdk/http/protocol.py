@@ -12,11 +12,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from . import chat_options, replies
-from .errors import APIError, JinjaRequiredError
+from .. import chat_options
+from ..errors import APIError, JinjaRequiredError
+from ..types import ROLES, ChatMessage, Completion, Usage
+from . import replies
 from .images import check_parts
 from .refusals import classify
-from .types import ROLES, ChatMessage, Completion, Usage
 
 CHAT_PATH = "/chat/completions"
 HEALTH_PATH = "/health"

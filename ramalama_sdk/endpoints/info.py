@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import APIError
-from .protocol import json_object
+from ..errors import APIError
+from ..http.protocol import json_object
 
 # The template llama-server falls back to when a GGUF has none (common/chat.cpp).
 # /props then shows exactly this text: it is how a missing template is recognised.

@@ -1,6 +1,6 @@
 """The I/O that the SDK's state machines ask for, and nothing else.
 
-Starting a server (server.py) and pulling a model (pull.py) are generators
+Starting a server (server.py) and pulling a model (store/pull.py) are generators
 that yield these steps and are sent each step's result. The sync model
 performs a step with blocking calls, the async model with awaits; the logic
 between the steps exists once.

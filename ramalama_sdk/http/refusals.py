@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .errors import APIError, ContextLengthError, UnsupportedError
+from ..errors import APIError, ContextLengthError, UnsupportedError
 
 # llama-server: "request (300 tokens) exceeds the available context size
 # (256 tokens), try increasing it" and "input (300 tokens) is larger than the

@@ -11,8 +11,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import APIError
-from .types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob
+from ..errors import APIError
+from ..types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob
 
 
 class ThinkingCutOffWarning(UserWarning):

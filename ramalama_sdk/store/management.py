@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import commands, engine, failures
-from .errors import ModelNotFoundError, RamalamaError
+from .. import commands
+from ..errors import ModelNotFoundError, RamalamaError
+from ..process import engine, failures
 
 TIMEOUT = 120.0
 """Seconds a ``list`` or ``rm`` may take before it is abandoned."""

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Sequence
 
-from .errors import ContainerEngineError, ImagePullError, ServerStartError
+from ..errors import ContainerEngineError, ImagePullError, ServerStartError
 
 # ramalama 0.25: "Error: Failed to pull image IMAGE[ or IMAGE:latest][: detail]"
 _PULL_FAILED = re.compile(r"Failed to pull image (\S+?)(?::\s|\s+or\s|$)")

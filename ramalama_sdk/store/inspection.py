@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 
-from . import commands, engine, failures
-from .errors import ModelNotFoundError, RamalamaError
-from .info import ModelDetails, stored_details
+from .. import commands
+from ..endpoints.info import ModelDetails, stored_details
+from ..errors import ModelNotFoundError, RamalamaError
+from ..process import engine, failures
 from .management import _run
 
 _NOT_PULLED = re.compile(r"No ref file found|not found|No such file", re.I)

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import APIError
-from .protocol import json_object, preview
+from ..errors import APIError
+from ..http.protocol import json_object, preview
 
 EMBEDDINGS_PATH = "/embeddings"  # under /v1, as OpenAI clients send it
 RERANK_PATH = "/rerank"

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import ParseError, ReplyCutOffError
-from .protocol import check_history, check_message, check_options
+from ..errors import ParseError, ReplyCutOffError
+from ..http.protocol import check_history, check_message, check_options
+from ..types import ChatMessage, Completion
 from .tools import readable_error
-from .types import ChatMessage, Completion
 
 if TYPE_CHECKING:
     import pydantic

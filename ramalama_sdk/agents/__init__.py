@@ -1,0 +1,1 @@
+"""Tools from plain functions, the ``act()`` loop and ``parse()``."""

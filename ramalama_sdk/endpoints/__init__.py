@@ -1,0 +1,1 @@
+"""What a served model answers beyond chat: embeddings, tokens, text completion, its details."""

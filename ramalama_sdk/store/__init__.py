@@ -1,0 +1,1 @@
+"""The models in ramalama's store: names, pulls and their progress, listing, inspection."""
