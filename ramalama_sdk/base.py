@@ -46,7 +46,7 @@ class Auto(enum.Enum):
 AUTO = Auto.AUTO
 
 
-class BaseModel:
+class ModelCore:
     """Options, the current server and the mapping of failures to errors."""
 
     def __init__(

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import warnings
 
-from .base import BaseModel
+from .base import ModelCore
 from .endpoints import info as info_module
 from .endpoints.info import ModelDetails
 from .errors import APIConnectionError, APIError, NoChatTemplateWarning, UnsupportedError
 from .http import protocol
 
 
-class FeatureCore(BaseModel):
+class FeatureCore(ModelCore):
     """State and decisions shared by ``SyncFeatures`` and ``AsyncFeatures``."""
 
     # (the server or connection it was learnt from, has a chat template?)

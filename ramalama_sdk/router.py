@@ -21,7 +21,7 @@ from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 from . import commands
-from .base import API_KEY_ENVS, AUTO, BaseModel
+from .base import API_KEY_ENVS, AUTO, ModelCore
 from .commands import Mode
 from .errors import APIError, RamalamaError
 from .process.failures import download_error
@@ -131,7 +131,7 @@ def model_states(body: bytes | str) -> dict[str, str]:
         raise APIError(f"not a router's model list: {str(body)[:200]!r}") from None
 
 
-class RouterCore(BaseModel):
+class RouterCore(ModelCore):
     """What RamalamaRouter and AsyncRamalamaRouter share: names, argv, bodies."""
 
     def _router_init(self, models: object, models_max: object, container: object) -> None:

@@ -12,23 +12,23 @@ import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..base import BaseModel
+    from ..base import ModelCore
 
 _lock = threading.Lock()
-_serving: weakref.WeakSet[BaseModel] = weakref.WeakSet()
+_serving: weakref.WeakSet[ModelCore] = weakref.WeakSet()
 
 
-def track(model: BaseModel) -> None:
+def track(model: ModelCore) -> None:
     with _lock:
         _serving.add(model)
 
 
-def untrack(model: BaseModel) -> None:
+def untrack(model: ModelCore) -> None:
     with _lock:
         _serving.discard(model)
 
 
-def running() -> list[BaseModel]:
+def running() -> list[ModelCore]:
     """The models (sync and async) that this process serves now.
 
         >>> import ramalama_sdk
