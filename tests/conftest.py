@@ -198,3 +198,34 @@ def wait_until(condition: Callable[[], object], timeout: float = 10) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def llama_server_of(model: object) -> psutil.Process:
+    """The llama-server process that serves ``model`` (a served model, not a container)."""
+    server = model._server  # type: ignore[attr-defined]
+    assert server is not None and server.popen is not None
+    (llama,) = [
+        p
+        for p in psutil.Process(server.popen.pid).children(recursive=True)
+        if p.name().startswith("llama-server")
+    ]
+    return llama
+
+
+def freeze_when_busy(model: object, llama: psutil.Process) -> None:
+    """SIGSTOP ``llama`` once it is generating: a server fallen silent mid-reply.
+    The caller resumes it."""
+    assert wait_until(lambda: busy_slots(model) > 0, timeout=120), "the server never started"
+    llama.suspend()
+
+
+def pace(llama: psutil.Process, pause: float, times: int) -> None:
+    """Freeze ``llama`` for ``pause`` seconds, ``times`` times, letting it run
+    briefly in between: a reply that takes long but never falls silent for
+    longer than ``pause``. However fast this machine generates, the reply
+    lasts at least ``pause * times``."""
+    for _ in range(times):
+        llama.suspend()
+        time.sleep(pause)
+        llama.resume()
+        time.sleep(0.02)

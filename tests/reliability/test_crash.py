@@ -9,26 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from conftest import busy_slots, server_processes, wait_until
+from conftest import busy_slots, llama_server_of, server_processes, wait_until
 from ramalama_sdk import APIError, AsyncRamalamaModel, RamalamaModel, ServerNotRunningError
 
 # A call that meets a dead server must fail within this, not wait for a timeout;
 # generous for 2 busy cores.
 FAIL_FAST = 10.0
-# A reply the tiny model needs many seconds for, so the kill lands mid-generation.
+# A reply that fills the slot's context (the tiny model's 2048 tokens: a second
+# or two here); the kill comes as soon as a slot is busy, well before its end.
 LONG_CTX = 32_768
 LONG_TOKENS = 30_000
-
-
-def _llama_server(model: RamalamaModel | AsyncRamalamaModel) -> psutil.Process:
-    server = model._server
-    assert server is not None and server.popen is not None
-    (llama,) = [
-        p
-        for p in psutil.Process(server.popen.pid).children(recursive=True)
-        if p.name().startswith("llama-server")
-    ]
-    return llama
 
 
 def _kill_when_busy(model: RamalamaModel | AsyncRamalamaModel, proc: psutil.Process) -> float:
@@ -41,7 +31,7 @@ def _kill_when_busy(model: RamalamaModel | AsyncRamalamaModel, proc: psutil.Proc
 def test_killed_while_idle(model_uri: str) -> None:
     model = RamalamaModel(model=model_uri, max_tokens=4)
     with model:
-        _llama_server(model).kill()
+        llama_server_of(model).kill()
         started = time.monotonic()
         with pytest.raises(ServerNotRunningError, match="has stopped"):
             model.chat("Hello")
@@ -56,7 +46,7 @@ def test_killed_while_idle(model_uri: str) -> None:
 def test_killed_during_a_call(model_uri: str, call: str) -> None:
     model = RamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX)
     with model:
-        llama = _llama_server(model)
+        llama = llama_server_of(model)
         with pytest.raises((ServerNotRunningError, APIError)) as info:
             if call == "chat":
                 with ThreadPoolExecutor(1) as pool:
@@ -81,7 +71,7 @@ def test_killed_during_a_call(model_uri: str, call: str) -> None:
 async def test_async_killed_during_chat_and_stream(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX) as model:
         for call in ("chat", "stream"):
-            llama = _llama_server(model)
+            llama = llama_server_of(model)
             with pytest.raises((ServerNotRunningError, APIError)):
                 if call == "chat":
                     killer = asyncio.create_task(asyncio.to_thread(_kill_when_busy, model, llama))

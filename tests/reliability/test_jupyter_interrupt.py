@@ -21,8 +21,9 @@ import pytest
 from conftest import busy_slots, server_processes, wait_until
 from ramalama_sdk import RamalamaModel
 
-# A long reply for the tiny model (~2000 tokens/s here): many seconds of work
-# that an interrupted request must not leave the server doing.
+# A reply that fills the slot's context (the tiny model's 2048 tokens: a second
+# or two here), work that an interrupted request must not leave the server
+# doing; the interrupts come as soon as a slot is busy.
 LONG_TOKENS = 30_000
 LONG_CTX = 32_768
 
@@ -64,6 +65,10 @@ def _interrupt_when_busy(model: RamalamaModel) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _cancelled(model: RamalamaModel) -> int:
+    return sum("cancel task" in line for line in model.logs(10_000))
+
+
 def _sockets_to(port: int) -> int:
     return sum(
         1
@@ -79,22 +84,26 @@ def test_interrupted_chat_leaves_the_model_usable(model_uri: str) -> None:
         before = _sockets_to(model.port)
         with pytest.raises(KeyboardInterrupt), _interrupt_when_busy(model):
             model.chat("Tell me everything", max_tokens=LONG_TOKENS)
-        # The interrupted exchange's connection is closed, not kept half-used,
-        # and llama-server, which polls its client while it generates, stops.
+        # The interrupted exchange's connection is closed, not kept half-used.
         assert _sockets_to(model.port) == before - 1
-        assert wait_until(lambda: busy_slots(model) == 0, timeout=30)
         # The next calls on the same thread work: no "Request-sent" leftovers.
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
         assert model.conversation().say("Hi", max_tokens=4)["role"] == "assistant"
 
 
 def test_interrupted_stream_stops_the_generation(model_uri: str) -> None:
-    """A stream's closed connection makes llama-server cancel the reply."""
+    """A stream's closed connection makes llama-server cancel the reply.
+
+    (This llama-server does not cancel a non-streamed reply whose client has
+    gone: measured, it generates all 2047 tokens of the context.)
+    """
     with RamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX) as model:
+        cancelled_before = _cancelled(model)
         with pytest.raises(KeyboardInterrupt), _interrupt_when_busy(model):
             for _ in model.stream("Tell me everything", max_tokens=LONG_TOKENS):
                 pass
-        assert wait_until(lambda: busy_slots(model) == 0, timeout=10)
+        # The server says it cancelled: the reply's natural end would not.
+        assert wait_until(lambda: _cancelled(model) > cancelled_before, timeout=30)
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
 
 

@@ -12,7 +12,7 @@ import threading
 import psutil
 import pytest
 
-from conftest import busy_slots, server_processes, wait_until
+from conftest import freeze_when_busy, llama_server_of, server_processes
 from ramalama_sdk import RamalamaModel, ServerNotRunningError
 from ramalama_sdk.http.connections import DEFAULT_MAXSIZE
 
@@ -48,20 +48,22 @@ def test_threads_that_end_leave_no_sockets_behind(model_uri: str) -> None:
 
 
 def test_stop_racing_a_chat_says_the_model_was_stopped(model_uri: str) -> None:
-    model = RamalamaModel(model=model_uri, temp=0, ctx_size=32_768)
+    model = RamalamaModel(model=model_uri, temp=0)
     model.serve()
     model.chat("warm up", max_tokens=2)
     outcome: list[BaseException] = []
 
     def long_chat() -> None:
         try:
-            model.chat("Go on", max_tokens=30_000)
+            model.chat("Go on", max_tokens=1500)
         except BaseException as exc:
             outcome.append(exc)
 
     thread = threading.Thread(target=long_chat)
     thread.start()
-    assert wait_until(lambda: busy_slots(model) == 1)  # the request is in flight
+    # The request is in flight, and the reply cannot end before the stop,
+    # however fast this machine: the server is frozen (SIGKILL still ends it).
+    freeze_when_busy(model, llama_server_of(model))
     model.stop()
     thread.join(timeout=30)
     assert len(outcome) == 1

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from conftest import busy_slots, server_processes, sleeping_llama_server, wait_until
+from conftest import (
+    freeze_when_busy,
+    llama_server_of,
+    pace,
+    server_processes,
+    sleeping_llama_server,
+)
 from ramalama_sdk import APITimeoutError, AsyncRamalamaModel, RamalamaModel, ServerTimeoutError
 
 
@@ -34,45 +42,46 @@ async def test_async_never_ready_times_out(
     assert server_processes() == []
 
 
-# The budgets below come from the speed measured in the same run, so that a
-# loaded machine (where everything is slower) makes them longer, never red.
-LONG_CTX = 32_768  # room for a reply that takes the tiny model many seconds
-
-
-def _budget(model: RamalamaModel) -> float:
-    """A request_timeout that a short reply meets with a wide margin."""
-    started = time.monotonic()
-    model.chat("Hello", max_tokens=4)
-    return min(5.0, max(1.0, 20 * (time.monotonic() - started)))
+# The server is frozen (SIGSTOP) and thawed for real, so these tests do not
+# depend on how fast this machine generates: a silence is a silence.
+SILENCE = 2.0  # request_timeout: the longest silence a call accepts
 
 
 def test_a_request_over_its_timeout_fails_and_the_model_stays_usable(model_uri: str) -> None:
-    with RamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX) as served:
-        budget = _budget(served)
+    with RamalamaModel(model=model_uri, temp=0) as served:
+        llama = llama_server_of(served)
         assert served.base_url is not None
-        model = RamalamaModel.connect(served.base_url, served.api_key, request_timeout=budget)
-        with pytest.raises(APITimeoutError) as info:
-            model.chat("Go on", max_tokens=LONG_CTX)  # silent until the whole reply
+        model = RamalamaModel.connect(served.base_url, served.api_key, request_timeout=SILENCE)
+        with ThreadPoolExecutor(1) as pool:
+            freezer = pool.submit(freeze_when_busy, served, llama)
+            try:
+                with pytest.raises(APITimeoutError) as info:
+                    model.chat("Go on", max_tokens=1500)
+            finally:
+                freezer.result()
+                llama.resume()
         assert isinstance(info.value, TimeoutError)
         assert "request_timeout" in str(info.value)
         assert model.is_running
-        # The abandoned reply is not generated on: its connection was closed.
-        assert wait_until(lambda: busy_slots(served) == 0, timeout=30)
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
         model.stop()
 
 
 async def test_async_request_over_its_timeout(model_uri: str) -> None:
-    with RamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX) as served:
-        budget = _budget(served)
+    with RamalamaModel(model=model_uri, temp=0) as served:
+        llama = llama_server_of(served)
         assert served.base_url is not None
         model = await AsyncRamalamaModel.connect(
-            served.base_url, served.api_key, request_timeout=budget
+            served.base_url, served.api_key, request_timeout=SILENCE
         )
         try:
-            with pytest.raises(APITimeoutError):
-                await model.chat("Go on", max_tokens=LONG_CTX)
-            assert await asyncio.to_thread(wait_until, lambda: busy_slots(served) == 0, 30)
+            freezer = asyncio.create_task(asyncio.to_thread(freeze_when_busy, served, llama))
+            try:
+                with pytest.raises(APITimeoutError):
+                    await model.chat("Go on", max_tokens=1500)
+            finally:
+                await freezer
+                llama.resume()
             assert (await model.chat("Hello", max_tokens=4))["role"] == "assistant"
         finally:
             await model.stop()
@@ -81,28 +90,31 @@ async def test_async_request_over_its_timeout(model_uri: str) -> None:
 async def test_streams_are_timed_per_read_not_in_total(model_uri: str) -> None:
     """request_timeout is the longest silence, sync and async alike: a stream
     that keeps producing tokens for longer than that is not cut off."""
-    with RamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX) as served:
-        budget = _budget(served)
-        started = time.monotonic()
-        rate = served.complete(
-            [{"role": "user", "content": "Count"}], max_tokens=200
-        ).usage.completion_tokens / (time.monotonic() - started)
-        tokens = min(LONG_CTX // 2, int(rate * 2 * budget) + 1)
+    with RamalamaModel(model=model_uri, temp=0) as served:
+        llama = llama_server_of(served)
         assert served.base_url is not None
-        sync = RamalamaModel.connect(served.base_url, served.api_key, request_timeout=budget)
+        sync = RamalamaModel.connect(served.base_url, served.api_key, request_timeout=SILENCE)
         model = await AsyncRamalamaModel.connect(
-            served.base_url, served.api_key, request_timeout=budget
+            served.base_url, served.api_key, request_timeout=SILENCE
         )
         try:
-            # About twice request_timeout of steady output each.
-            stream = sync.stream("Go on", max_tokens=tokens)
-            for _ in stream:
-                pass
+            # Silences of half request_timeout, 2.5 request_timeouts in all.
+            stream = sync.stream("Go on", max_tokens=1500)
+            for index, _ in enumerate(stream):
+                if index == 0:
+                    pacer = threading.Thread(target=pace, args=(llama, SILENCE / 2, 5))
+                    pacer.start()
+            pacer.join()
             assert stream.done and stream.finish_reason == "length"
-            astream = model.stream("Go on", max_tokens=tokens)
+            astream = model.stream("Go on", max_tokens=1500)
+            apacer = None
             async for _ in astream:
-                pass
+                if apacer is None:
+                    apacer = asyncio.create_task(asyncio.to_thread(pace, llama, SILENCE / 2, 5))
+            assert apacer is not None
+            await apacer
             assert astream.done and astream.finish_reason == "length"
         finally:
+            llama.resume()
             sync.stop()
             await model.stop()
