@@ -13,14 +13,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .errors import APIConnectionError, RamalamaError
+from .http.connections import StreamBody, TransportFailure
 from .http.streaming import SSEDecoder, StreamEvent, StreamState
 from .types import ChatMessage, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
     import aiohttp
-    import requests
 
-ErrorMapper = Callable[[BaseException], RamalamaError]
+ErrorMapper = Callable[[TransportFailure], RamalamaError]
 DoneHook = Callable[[Completion], None]
 
 
@@ -93,14 +93,14 @@ class ChatStream(_Stream):
 
     def __init__(
         self,
-        open_response: Callable[[], requests.Response],
+        open_response: Callable[[], StreamBody],
         map_error: ErrorMapper,
         on_done: DoneHook | None = None,
     ) -> None:
         super().__init__(on_done)
         self._open = open_response
         self._map_error = map_error
-        self._response: requests.Response | None = None
+        self._response: StreamBody | None = None
         self._closed = False
 
     def __iter__(self) -> Iterator[str]:
@@ -126,27 +126,25 @@ class ChatStream(_Stream):
         return self._events()
 
     def _events(self) -> Generator[StreamEvent, None, None]:
-        import requests
-
         self._decoder = SSEDecoder()
-        response = self._response = self._open()
+        body = self._response = self._open()
+        chunks = body.chunks()
         try:
             try:
-                # Read to the end even after [DONE]: a body read to its end
-                # returns the connection to the pool for the next request.
-                for chunk in response.iter_content(chunk_size=None):
+                for chunk in chunks:
                     yield from self._take(chunk)
             except Exception as exc:
                 if self._closed:  # close() from another thread: a plain end
                     return
-                if isinstance(exc, requests.RequestException):
+                if isinstance(exc, TransportFailure):
                     raise self._map_error(exc) from None
                 raise
             if self._closed:
                 return
             yield from self._finish()
         finally:
-            response.close()
+            chunks.close()
+            body.close()
 
     def close(self) -> None:
         """Stop receiving: closes the connection, the server stops generating.

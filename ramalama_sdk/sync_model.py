@@ -20,7 +20,7 @@ from .base import AUTO, CONNECT_TIMEOUT, Auto
 from .conversation import Conversation
 from .errors import RamalamaError, ServerNotRunningError
 from .http import protocol
-from .http.connections import ConnectionPool, TransportFailure
+from .http.connections import ConnectionPool, StreamBody, TransportFailure
 from .process.server import Server
 from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
 from .process.supervisor import spawn, stop_spawned
@@ -277,11 +277,11 @@ class RamalamaModel(SyncFeatures):
         return Conversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
-        def open_response() -> requests.Response:
+        def open_response() -> StreamBody:
             self._check_template()
-            return self._send("POST", protocol.CHAT_PATH, body, stream=True)
+            return self._open_stream(protocol.CHAT_PATH, body)
 
-        return ChatStream(open_response, self._stream_error, on_done)
+        return ChatStream(open_response, self._stream_failure, on_done)
 
     # -- I/O -------------------------------------------------------------
 
@@ -291,8 +291,36 @@ class RamalamaModel(SyncFeatures):
     def _open_text_stream(self, body: bytes) -> TextStream:
         from .endpoints.completions import COMPLETIONS_PATH
 
-        return TextStream(
-            lambda: self._send("POST", COMPLETIONS_PATH, body, stream=True), self._stream_error
+        return TextStream(lambda: self._open_stream(COMPLETIONS_PATH, body), self._stream_failure)
+
+    def _open_stream(self, path: str, body: bytes) -> StreamBody:
+        """Send a streamed request; its body, to read as it arrives. Served
+        models use a pooled http.client connection, others requests."""
+        connections = self._connections
+        if connections is None:  # connected to a server elsewhere
+            return _RequestsBody(self._send("POST", path, body, stream=True))
+        self._endpoint()  # raises ServerNotRunningError if it has stopped
+        server = self._server
+        try:
+            stream = connections.open_stream("POST", path, body, self._headers(own_connection=True))
+        except TransportFailure as failure:
+            raise self._stream_failure(failure, served_by=server) from None
+        if stream.status != 200:
+            try:
+                data = stream.read()
+            except TransportFailure as failure:
+                raise self._stream_failure(failure, served_by=server) from None
+            raise protocol.api_error(stream.status, data)
+        return stream
+
+    def _stream_failure(
+        self, failure: TransportFailure, served_by: Server | None = None
+    ) -> RamalamaError:
+        return self._failure(
+            failure.cause,
+            timed_out=failure.timed_out,
+            served_by=served_by,
+            connecting=failure.connecting,
         )
 
     def _post(
@@ -472,3 +500,25 @@ def _settle(server: Server, wait: float = 0.5) -> None:
             server.popen.wait(timeout=wait)
         except Exception:  # still running: the error is a connection error
             pass
+
+
+class _RequestsBody:
+    """A streamed requests.Response as a StreamBody."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self._response = response
+
+    def chunks(self) -> Generator[bytes, None, None]:
+        try:
+            # Read to the end even after [DONE]: a body read to its end
+            # returns the connection to the pool for the next request.
+            yield from self._response.iter_content(chunk_size=None)
+        except requests.RequestException as exc:
+            raise TransportFailure(
+                exc,
+                timed_out=isinstance(exc, requests.Timeout),
+                connecting=isinstance(exc, requests.ConnectTimeout),
+            ) from exc
+
+    def close(self) -> None:
+        self._response.close()
