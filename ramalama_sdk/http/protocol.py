@@ -195,6 +195,10 @@ _OPTION_CHECKS: dict[str, Callable[[str, object], object]] = {
 }
 
 
+# One encoder for every body: json.dumps() with options builds a new one each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def chat_body(
     model: str,
     messages: Sequence[ChatMessage],
@@ -216,7 +220,7 @@ def chat_body(
         payload["stream_options"] = {"include_usage": True}
     chat_options.merge_extra_body(payload)
     try:
-        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _ENCODER.encode(payload)
     except ValueError as exc:  # inf or NaN in a schema given as an OpenAI response_format
         raise ValueError(f"the request cannot be sent as JSON: {exc}") from None
     return text.encode()
@@ -228,13 +232,16 @@ def parse_chat_reply(body: bytes | str) -> ChatMessage:
     >>> parse_chat_reply(b'{"choices":[{"message":{"role":"assistant","content":"Hi"}}]}')
     {'role': 'assistant', 'content': 'Hi'}
     """
-    completion = parse_completion(body)
-    replies.warn_if_cut_off(completion)
-    return completion.message
+    # The message alone: usage, timings and logprobs are complete()'s.
+    _, choice, content = _first_choice(body)
+    calls = replies.parse_tool_calls(choice["message"].get("tool_calls"))
+    reasoning = replies.parse_reasoning(choice["message"])
+    if choice.get("finish_reason") == "length" and not content and reasoning:
+        replies.warn_cut_off()
+    return replies.assistant_message(content, calls, reasoning)
 
 
-def parse_completion(body: bytes | str) -> Completion:
-    """Message, finish reason, usage and timings of a chat completion response."""
+def _first_choice(body: bytes | str) -> tuple[dict[str, Any], Mapping[str, Any], str]:
     data = json_object(body)
     try:
         choice = data["choices"][0]
@@ -243,6 +250,12 @@ def parse_completion(body: bytes | str) -> Completion:
         raise APIError(f"unexpected reply from the server: {preview(body)}", body=data) from None
     if not isinstance(content, str):
         raise APIError(f"unexpected reply content: {preview(body)}", body=data)
+    return data, choice, content
+
+
+def parse_completion(body: bytes | str) -> Completion:
+    """Message, finish reason, usage and timings of a chat completion response."""
+    data, choice, content = _first_choice(body)
     calls = replies.parse_tool_calls(choice["message"].get("tool_calls"))
     reasoning = replies.parse_reasoning(choice["message"])
     return Completion(

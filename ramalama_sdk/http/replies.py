@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import APIError
-from ..types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob
+from ..types import ChatMessage, TokenLogprob, ToolCall, ToolCallDict, TopLogprob
 
 
 class ThinkingCutOffWarning(UserWarning):
@@ -126,15 +126,14 @@ def _bytes(value: object) -> list[int] | None:
     return None
 
 
-def warn_if_cut_off(completion: Completion) -> None:
-    """Warn when only the reasoning arrived: the caller of ``chat()`` sees only ""."""
-    if completion.cut_off_while_thinking:
-        warnings.warn(
-            "max_tokens ran out while the model was thinking: the answer is empty "
-            "(raise max_tokens, or pass chat_template_kwargs={'enable_thinking': False})",
-            ThinkingCutOffWarning,
-            stacklevel=4,
-        )
+def warn_cut_off(stacklevel: int = 4) -> None:
+    """Warn that only the reasoning arrived: the caller of ``chat()`` sees only ""."""
+    warnings.warn(
+        "max_tokens ran out while the model was thinking: the answer is empty "
+        "(raise max_tokens, or pass chat_template_kwargs={'enable_thinking': False})",
+        ThinkingCutOffWarning,
+        stacklevel=stacklevel,
+    )
 
 
 class ToolCallAssembler:
