@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 import weakref
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -25,7 +25,7 @@ from .async_features import AsyncFeatures
 from .base import AUTO, CONNECT_TIMEOUT, Auto
 from .conversation import AsyncConversation
 from .errors import RamalamaError
-from .http import protocol
+from .http import protocol, replies
 from .process.server import Server
 from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
 from .process.supervisor import spawn, stop_spawned
@@ -176,6 +176,12 @@ class AsyncRamalamaModel(AsyncFeatures):
         **options: Unpack[ChatOptions],
     ) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply."""
+        if self._reply_streamed(options):
+            body = self._chat_body(message, history, options, stream=True)
+            completion = await self._receive(body)
+            if completion.cut_off_while_thinking:
+                replies.warn_cut_off(stacklevel=3)
+            return completion.message
         body = self._chat_body(message, history, options)
         await self._check_template()
         return protocol.parse_chat_reply(await self._send("POST", protocol.CHAT_PATH, body))
@@ -190,9 +196,22 @@ class AsyncRamalamaModel(AsyncFeatures):
     async def _complete(
         self, messages: list[ChatMessage], options: Mapping[str, Any]
     ) -> Completion:
+        if self._reply_streamed(options):
+            return await self._receive(self._complete_body(messages, options, stream=True))
         body = self._complete_body(messages, options)
         await self._check_template()
         return protocol.parse_completion(await self._send("POST", protocol.CHAT_PATH, body))
+
+    async def _receive(self, body: bytes) -> Completion:
+        """A reply received as a stream, returned whole (see SHORT_REPLY_TOKENS)."""
+        stream = self._stream(body)
+        events = stream.events()
+        try:
+            async for _ in events:
+                pass
+        finally:
+            await events.aclose()
+        return stream.completion()
 
     async def act(
         self,
@@ -241,11 +260,29 @@ class AsyncRamalamaModel(AsyncFeatures):
         return AsyncConversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> AsyncChatStream:
-        async def open_response() -> aiohttp.ClientResponse:
-            await self._check_template()
-            return await self._open("POST", protocol.CHAT_PATH, body, close=True)
+        return AsyncChatStream(*self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done)
 
-        return AsyncChatStream(open_response, self._stream_error, on_done)
+    def _stream_io(
+        self, path: str, body: bytes, *, chat: bool
+    ) -> tuple[
+        Callable[[], Awaitable[aiohttp.ClientResponse]],
+        Callable[[BaseException], Awaitable[RamalamaError]],
+    ]:
+        """How a stream opens, and how its failures read: as the failures of
+        the server that served it (stopped, or died), like any request's."""
+        served_by: Server | None = None
+
+        async def open_response() -> aiohttp.ClientResponse:
+            nonlocal served_by
+            if chat:
+                await self._check_template()
+            served_by = self._server
+            return await self._open("POST", path, body, close=True)
+
+        async def map_error(exc: BaseException) -> RamalamaError:
+            return await self._stream_error(exc, served_by=served_by)
+
+        return open_response, map_error
 
     # -- I/O -------------------------------------------------------------
 
@@ -257,10 +294,7 @@ class AsyncRamalamaModel(AsyncFeatures):
     def _open_text_stream(self, body: bytes) -> AsyncTextStream:
         from .endpoints.completions import COMPLETIONS_PATH
 
-        async def open_response() -> aiohttp.ClientResponse:
-            return await self._open("POST", COMPLETIONS_PATH, body, close=True)
-
-        return AsyncTextStream(open_response, self._stream_error)
+        return AsyncTextStream(*self._stream_io(COMPLETIONS_PATH, body, chat=False))
 
     async def _send(
         self, method: str, path: str, body: bytes | None, *, root: bool = False

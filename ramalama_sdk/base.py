@@ -29,6 +29,13 @@ from .store.references import model_reference
 
 DEFAULT_LOG_LINES = 20
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection to the server
+# chat() and complete() receive a reply that may be long as a stream, and
+# return it whole: llama-server stops generating once a stream's connection
+# closes (Ctrl-C, a cancelled task, request_timeout), but it generates a
+# non-streamed reply to its end (measured: all 2047 tokens of the context)
+# with nobody waiting for it. A reply of at most this many tokens comes in one
+# piece, which costs a short call less.
+SHORT_REPLY_TOKENS = 64
 # Where each runtime's server reads its API key; mlx_lm's server has none.
 API_KEY_ENVS: dict[str, str | None] = {
     "llama.cpp": "LLAMA_API_KEY",
@@ -275,6 +282,14 @@ class ModelCore:
             checked_messages[-1] = images.attach(checked_messages[-1], pictures)
         checked = protocol.check_options(options)
         return protocol.chat_body(target, checked_messages, checked, stream=stream)
+
+    def _reply_streamed(self, options: Mapping[str, object]) -> bool:
+        """Whether chat() or complete() receives this reply as a stream:
+        unless ``max_tokens`` (the call's, else the model's) keeps it short."""
+        limit = options.get("max_tokens")
+        if limit is None:
+            limit = self.options.max_tokens
+        return not (isinstance(limit, int) and 0 < limit <= SHORT_REPLY_TOKENS)
 
     def _target(self, options: Mapping[str, object]) -> tuple[str, Mapping[str, object]]:
         """The model a request names, and the options left; a router picks per call."""

@@ -116,7 +116,7 @@ class ChatStream(_Stream):
         finally:
             events.close()  # left early: the connection closes now
 
-    def events(self) -> Iterator[StreamEvent]:
+    def events(self) -> Generator[StreamEvent, None, None]:
         """Iterate over reasoning and answer text alike, as they arrive:
 
         for event in model.stream("Why?").events():
@@ -196,7 +196,7 @@ class AsyncChatStream(_Stream):
         finally:
             await events.aclose()  # left early: the connection closes now
 
-    def events(self) -> AsyncIterator[StreamEvent]:
+    def events(self) -> AsyncGenerator[StreamEvent, None]:
         """Reasoning and answer text alike, as they arrive: ``async for event in ...``."""
         self._begin()
         return self._events()

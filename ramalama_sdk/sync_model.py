@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 
 from . import deploy
 from .agents import agent, parsing
 from .base import AUTO, CONNECT_TIMEOUT, Auto
 from .conversation import Conversation
 from .errors import RamalamaError, ServerNotRunningError
-from .http import protocol
+from .http import protocol, replies
 from .http.connections import ConnectionPool, StreamBody, TransportFailure
 from .process.server import Server
 from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
@@ -198,6 +199,11 @@ class RamalamaModel(SyncFeatures):
         ``response_format`` (a JSON schema dict or a pydantic model class),
         ``tools`` and the rest of ``ChatOptions``.
         """
+        if self._reply_streamed(options):
+            completion = self._receive(self._chat_body(message, history, options, stream=True))
+            if completion.cut_off_while_thinking:
+                replies.warn_cut_off(stacklevel=3)
+            return completion.message
         body = self._chat_body(message, history, options)
         self._check_template()
         return protocol.parse_chat_reply(self._post(protocol.CHAT_PATH, body))
@@ -208,9 +214,22 @@ class RamalamaModel(SyncFeatures):
         return self._complete(messages, options)
 
     def _complete(self, messages: list[ChatMessage], options: Mapping[str, Any]) -> Completion:
+        if self._reply_streamed(options):
+            return self._receive(self._complete_body(messages, options, stream=True))
         body = self._complete_body(messages, options)
         self._check_template()
         return protocol.parse_completion(self._post(protocol.CHAT_PATH, body))
+
+    def _receive(self, body: bytes) -> Completion:
+        """A reply received as a stream, returned whole (see SHORT_REPLY_TOKENS)."""
+        stream = self._stream(body)
+        events = stream.events()
+        try:
+            for _ in events:
+                pass
+        finally:
+            events.close()  # an exception on the way closes the connection now
+        return stream.completion()
 
     def act(
         self,
@@ -277,11 +296,26 @@ class RamalamaModel(SyncFeatures):
         return Conversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
-        def open_response() -> StreamBody:
-            self._check_template()
-            return self._open_stream(protocol.CHAT_PATH, body)
+        return ChatStream(*self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done)
 
-        return ChatStream(open_response, self._stream_failure, on_done)
+    def _stream_io(
+        self, path: str, body: bytes, *, chat: bool
+    ) -> tuple[Callable[[], StreamBody], Callable[[TransportFailure], RamalamaError]]:
+        """How a stream opens, and how its failures read: as the failures of
+        the server that served it (stopped, or died), like any request's."""
+        served_by: Server | None = None
+
+        def open_response() -> StreamBody:
+            nonlocal served_by
+            if chat:
+                self._check_template()
+            served_by = self._server
+            return self._open_stream(path, body)
+
+        def map_error(failure: TransportFailure) -> RamalamaError:
+            return self._stream_failure(failure, served_by=served_by)
+
+        return open_response, map_error
 
     # -- I/O -------------------------------------------------------------
 
@@ -291,7 +325,7 @@ class RamalamaModel(SyncFeatures):
     def _open_text_stream(self, body: bytes) -> TextStream:
         from .endpoints.completions import COMPLETIONS_PATH
 
-        return TextStream(lambda: self._open_stream(COMPLETIONS_PATH, body), self._stream_failure)
+        return TextStream(*self._stream_io(COMPLETIONS_PATH, body, chat=False))
 
     def _open_stream(self, path: str, body: bytes) -> StreamBody:
         """Send a streamed request; its body, to read as it arrives. Served
@@ -514,9 +548,11 @@ class _RequestsBody:
             # returns the connection to the pool for the next request.
             yield from self._response.iter_content(chunk_size=None)
         except requests.RequestException as exc:
+            # requests reports a read timeout inside a body as a ConnectionError.
+            cause = exc.args[0] if exc.args else None
             raise TransportFailure(
                 exc,
-                timed_out=isinstance(exc, requests.Timeout),
+                timed_out=isinstance(exc, requests.Timeout) or isinstance(cause, ReadTimeoutError),
                 connecting=isinstance(exc, requests.ConnectTimeout),
             ) from exc
 

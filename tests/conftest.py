@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -229,3 +230,17 @@ def pace(llama: psutil.Process, pause: float, times: int) -> None:
         time.sleep(pause)
         llama.resume()
         time.sleep(0.02)
+
+
+# llama-server's line when a slot is done with a reply, however it ended.
+_RELEASE = re.compile(r"slot +release: .* stop processing: n_tokens = (\d+)")
+# A reply that runs to its natural end here fills the tiny model's slot
+# context (2048 tokens): llama-server releases it at 2047.
+FULL_SLOT_TOKENS = 2047
+
+
+def released_replies(model: object) -> list[int]:
+    """Every reply the server has finished with, as the tokens its slot held
+    (prompt and reply): fewer than FULL_SLOT_TOKENS means it was cut short."""
+    lines = model.logs(100_000)  # type: ignore[attr-defined]
+    return [int(match[1]) for line in lines if (match := _RELEASE.search(line))]

@@ -63,6 +63,20 @@ class Handler(BaseHTTPRequestHandler):
         if self.path != "/v1/chat/completions":
             return self.reply(404, {"error": {"message": "not found"}})
         text = "echo: " + request["messages"][-1]["content"]
+        if request.get("stream"):  # as llama-server streams: one delta, then the end
+            events = [
+                {"choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
+                {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2,
+                                          "total_tokens": 3}},
+            ]
+            body = "".join(f"data: {json.dumps(e)}\\n\\n" for e in events) + "data: [DONE]\\n\\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body.encode())))
+            self.end_headers()
+            self.wfile.write(body.encode())
+            return
         self.reply(200, {
             "id": "chatcmpl-fake", "object": "chat.completion", "model": request["model"],
             "choices": [{"index": 0, "finish_reason": "stop",

@@ -23,6 +23,7 @@ from ramalama_sdk import (
     StreamEvent,
     ThinkingCutOffWarning,
 )
+from ramalama_sdk.base import SHORT_REPLY_TOKENS
 from ramalama_sdk.testing import tiny_model
 
 USER: list[ChatMessage] = [{"role": "user", "content": "Why is the sky blue?"}]
@@ -121,3 +122,18 @@ async def test_async_reasoning_in_replies_and_streams(amodel: AsyncRamalamaModel
     assert "".join([t async for t in plain]) == whole.content
     with pytest.warns(ThinkingCutOffWarning):
         await amodel.chat("Why?", temperature=0, max_tokens=3)
+
+
+def test_thinking_cut_off_in_a_streamed_reply_is_said_too(model: RamalamaModel) -> None:
+    # Over SHORT_REPLY_TOKENS, chat() receives the reply as a stream.
+    with pytest.warns(ThinkingCutOffWarning) as record:
+        reply = model.chat("Why?", temperature=0, max_tokens=SHORT_REPLY_TOKENS + 16)
+    assert reply["content"] == "" and reply["reasoning_content"]
+    assert record[0].filename == __file__  # the warning points at the caller
+
+
+async def test_async_thinking_cut_off_in_a_streamed_reply(amodel: AsyncRamalamaModel) -> None:
+    with pytest.warns(ThinkingCutOffWarning) as record:
+        reply = await amodel.chat("Why?", temperature=0, max_tokens=SHORT_REPLY_TOKENS + 16)
+    assert reply["content"] == "" and reply["reasoning_content"]
+    assert record[0].filename == __file__

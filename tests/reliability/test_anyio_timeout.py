@@ -12,7 +12,15 @@ import asyncio
 import anyio
 import pytest
 
-from conftest import server_processes, wait_gone
+from conftest import (
+    FULL_SLOT_TOKENS,
+    freeze_when_busy,
+    llama_server_of,
+    released_replies,
+    server_processes,
+    wait_gone,
+    wait_until,
+)
 from ramalama_sdk import AsyncRamalamaModel
 
 
@@ -44,3 +52,25 @@ async def test_stop_cancelled_at_any_await_leaves_nothing(model_uri: str, cancel
         group.cancel_scope.cancel()
     assert not model.is_running
     assert await _processes_gone()
+
+
+async def test_a_cancelled_long_chat_stops_the_generation(model_uri: str) -> None:
+    """A cancelled ``await model.chat()`` (an anyio timeout, a closed web
+    request) whose reply may be long closes its stream, and llama-server
+    stops generating the reply instead of filling the context for nobody."""
+    async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
+        released = len(released_replies(model))
+        llama = llama_server_of(model)
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(lambda: model.chat("Go on"))  # no max_tokens: up to the context
+                # Mid-reply, whatever this machine's speed: frozen once it generates.
+                await asyncio.to_thread(freeze_when_busy, model, llama)
+                group.cancel_scope.cancel()
+        finally:
+            llama.resume()
+        assert await asyncio.to_thread(
+            wait_until, lambda: len(released_replies(model)) > released, 60
+        )
+        assert released_replies(model)[-1] < FULL_SLOT_TOKENS  # cut short
+        assert (await model.chat("Hello", max_tokens=4))["role"] == "assistant"

@@ -18,8 +18,16 @@ from contextlib import contextmanager
 import psutil
 import pytest
 
-from conftest import busy_slots, server_processes, wait_until
+from conftest import (
+    FULL_SLOT_TOKENS,
+    busy_slots,
+    llama_server_of,
+    released_replies,
+    server_processes,
+    wait_until,
+)
 from ramalama_sdk import RamalamaModel
+from ramalama_sdk.base import SHORT_REPLY_TOKENS
 
 # A reply that fills the slot's context (the tiny model's 2048 tokens: a second
 # or two here), work that an interrupted request must not leave the server
@@ -45,14 +53,27 @@ def _interrupt_after(seconds: float) -> Iterator[None]:
 
 
 @contextmanager
-def _interrupt_when_busy(model: RamalamaModel) -> Iterator[None]:
-    """Raise KeyboardInterrupt in the main thread once the server is generating."""
+def _interrupt_when_busy(
+    model: RamalamaModel, *, frozen: bool = False, freeze: bool = False
+) -> Iterator[None]:
+    """Raise KeyboardInterrupt in the main thread once the server is generating.
+
+    ``frozen``: the server is stopped (SIGSTOP) and cannot answer, so once a
+    pooled connection carries the request. ``freeze``: stop the server first,
+    so that the reply is mid-way whatever this machine's speed. The caller
+    resumes the server.
+    """
 
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    def sent() -> bool:
+        return bool(model._connections and model._connections._busy)
+
     def interrupt() -> None:
-        if wait_until(lambda: busy_slots(model) > 0, timeout=120):
+        if wait_until(sent if frozen else lambda: busy_slots(model) > 0, timeout=120):
+            if freeze:
+                llama_server_of(model).suspend()
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)
 
     previous = signal.signal(signal.SIGALRM, handler)
@@ -65,10 +86,6 @@ def _interrupt_when_busy(model: RamalamaModel) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _cancelled(model: RamalamaModel) -> int:
-    return sum("cancel task" in line for line in model.logs(10_000))
-
-
 def _sockets_to(port: int) -> int:
     return sum(
         1
@@ -77,13 +94,19 @@ def _sockets_to(port: int) -> int:
     )
 
 
-def test_interrupted_chat_leaves_the_model_usable(model_uri: str) -> None:
-    with RamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX) as model:
+def test_interrupted_short_chat_leaves_the_model_usable(model_uri: str) -> None:
+    """A short reply comes in one piece over a kept-alive connection."""
+    with RamalamaModel(model=model_uri, temp=0) as model:
         assert model.port is not None
         model.chat("warm up", max_tokens=2)  # a kept-alive connection exists
         before = _sockets_to(model.port)
-        with pytest.raises(KeyboardInterrupt), _interrupt_when_busy(model):
-            model.chat("Tell me everything", max_tokens=LONG_TOKENS)
+        llama = llama_server_of(model)
+        llama.suspend()  # the reply, however short, cannot come before the interrupt
+        try:
+            with pytest.raises(KeyboardInterrupt), _interrupt_when_busy(model, frozen=True):
+                model.chat("Tell me everything", max_tokens=SHORT_REPLY_TOKENS)
+        finally:
+            llama.resume()
         # The interrupted exchange's connection is closed, not kept half-used.
         assert _sockets_to(model.port) == before - 1
         # The next calls on the same thread work: no "Request-sent" leftovers.
@@ -91,19 +114,33 @@ def test_interrupted_chat_leaves_the_model_usable(model_uri: str) -> None:
         assert model.conversation().say("Hi", max_tokens=4)["role"] == "assistant"
 
 
-def test_interrupted_stream_stops_the_generation(model_uri: str) -> None:
-    """A stream's closed connection makes llama-server cancel the reply.
+@pytest.mark.parametrize("call", ["chat", "complete", "stream"])
+def test_interrupted_long_reply_stops_the_generation(model_uri: str, call: str) -> None:
+    """A reply that may be long is received as a stream, by chat() and
+    complete() too: the interrupt closes its connection and llama-server
+    stops generating it, instead of filling the context for nobody.
 
-    (This llama-server does not cancel a non-streamed reply whose client has
-    gone: measured, it generates all 2047 tokens of the context.)
+    (This llama-server generates a non-streamed reply to its end after its
+    client has gone: measured, all 2047 tokens. Hence SHORT_REPLY_TOKENS.)
     """
-    with RamalamaModel(model=model_uri, temp=0, ctx_size=LONG_CTX) as model:
-        cancelled_before = _cancelled(model)
-        with pytest.raises(KeyboardInterrupt), _interrupt_when_busy(model):
-            for _ in model.stream("Tell me everything", max_tokens=LONG_TOKENS):
-                pass
-        # The server says it cancelled: the reply's natural end would not.
-        assert wait_until(lambda: _cancelled(model) > cancelled_before, timeout=30)
+    with RamalamaModel(model=model_uri, temp=0) as model:
+        assert model.port is not None
+        model.chat("warm up", max_tokens=2)
+        before, released = _sockets_to(model.port), len(released_replies(model))
+        try:
+            with pytest.raises(KeyboardInterrupt), _interrupt_when_busy(model, freeze=True):
+                if call == "chat":
+                    model.chat("Tell me everything")  # no max_tokens: up to the context
+                elif call == "complete":
+                    model.complete([{"role": "user", "content": "Go on"}], max_tokens=3000)
+                else:
+                    for _ in model.stream("Tell me everything"):
+                        pass
+        finally:
+            llama_server_of(model).resume()
+        assert wait_until(lambda: len(released_replies(model)) > released, timeout=60)
+        assert released_replies(model)[-1] < FULL_SLOT_TOKENS  # cut short
+        assert _sockets_to(model.port) == before  # the stream's own connection is gone
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
 
 
