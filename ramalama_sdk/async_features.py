@@ -171,7 +171,17 @@ class AsyncFeatures(FeatureCore):
             print(result.text, result.finish_reason, result.usage.completion_tokens)
 
         Options as for ``chat()``: temperature, max_tokens, top_p, seed, stop.
+        A text that may be long comes as a stream, as ``chat()``'s replies do.
         """
+        if self._reply_streamed(options):
+            stream = self.stream_text(prompt, **options)
+            events = stream.events()
+            try:
+                async for _ in events:
+                    pass
+            finally:
+                await events.aclose()  # an exception on the way closes the connection now
+            return stream.result()
         body = completions.completion_body(self.options.model, prompt, options)
         answer = await self._call("POST", completions.COMPLETIONS_PATH, body)
         return completions.parse_text_completion(answer)

@@ -54,7 +54,8 @@ async def test_stop_cancelled_at_any_await_leaves_nothing(model_uri: str, cancel
     assert await _processes_gone()
 
 
-async def test_a_cancelled_long_chat_stops_the_generation(model_uri: str) -> None:
+@pytest.mark.parametrize("call", ["chat", "complete_text"])
+async def test_a_cancelled_long_chat_stops_the_generation(model_uri: str, call: str) -> None:
     """A cancelled ``await model.chat()`` (an anyio timeout, a closed web
     request) whose reply may be long closes its stream, and llama-server
     stops generating the reply instead of filling the context for nobody."""
@@ -63,7 +64,10 @@ async def test_a_cancelled_long_chat_stops_the_generation(model_uri: str) -> Non
         llama = llama_server_of(model)
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(lambda: model.chat("Go on"))  # no max_tokens: up to the context
+                if call == "chat":  # no max_tokens: up to the context
+                    group.start_soon(lambda: model.chat("Go on"))
+                else:
+                    group.start_soon(lambda: model.complete_text("Once upon a time"))
                 # Mid-reply, whatever this machine's speed: frozen once it generates.
                 await asyncio.to_thread(freeze_when_busy, model, llama)
                 group.cancel_scope.cancel()

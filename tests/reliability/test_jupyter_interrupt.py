@@ -114,10 +114,10 @@ def test_interrupted_short_chat_leaves_the_model_usable(model_uri: str) -> None:
         assert model.conversation().say("Hi", max_tokens=4)["role"] == "assistant"
 
 
-@pytest.mark.parametrize("call", ["chat", "complete", "stream"])
+@pytest.mark.parametrize("call", ["chat", "complete", "stream", "complete_text"])
 def test_interrupted_long_reply_stops_the_generation(model_uri: str, call: str) -> None:
-    """A reply that may be long is received as a stream, by chat() and
-    complete() too: the interrupt closes its connection and llama-server
+    """A reply that may be long is received as a stream, by chat(),
+    complete() and complete_text() too: the interrupt closes its connection and llama-server
     stops generating it, instead of filling the context for nobody.
 
     (This llama-server generates a non-streamed reply to its end after its
@@ -133,6 +133,8 @@ def test_interrupted_long_reply_stops_the_generation(model_uri: str, call: str) 
                     model.chat("Tell me everything")  # no max_tokens: up to the context
                 elif call == "complete":
                     model.complete([{"role": "user", "content": "Go on"}], max_tokens=3000)
+                elif call == "complete_text":
+                    model.complete_text("Once upon a time")  # no max_tokens either
                 else:
                     for _ in model.stream("Tell me everything"):
                         pass
