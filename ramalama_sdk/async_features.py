@@ -175,12 +175,7 @@ class AsyncFeatures(FeatureCore):
         """
         if self._reply_streamed(options):
             stream = self.stream_text(prompt, **options)
-            events = stream.events()
-            try:
-                async for _ in events:
-                    pass
-            finally:
-                await events.aclose()  # an exception on the way closes the connection now
+            await stream._read_all()
             return stream.result()
         body = completions.completion_body(self.options.model, prompt, options)
         answer = await self._call("POST", completions.COMPLETIONS_PATH, body)

@@ -205,12 +205,7 @@ class AsyncRamalamaModel(AsyncFeatures):
     async def _receive(self, body: bytes) -> Completion:
         """A reply received as a stream, returned whole (see SHORT_REPLY_TOKENS)."""
         stream = self._stream(body)
-        events = stream.events()
-        try:
-            async for _ in events:
-                pass
-        finally:
-            await events.aclose()
+        await stream._read_all()
         return stream.completion()
 
     async def act(

@@ -116,6 +116,16 @@ class ChatStream(_Stream):
         finally:
             events.close()  # left early: the connection closes now
 
+    def _read_all(self) -> None:
+        """Receive the whole reply (for calls that return it whole); an
+        exception on the way closes the connection at once."""
+        events = self.events()
+        try:
+            for _ in events:
+                pass
+        finally:
+            events.close()
+
     def events(self) -> Generator[StreamEvent, None, None]:
         """Iterate over reasoning and answer text alike, as they arrive:
 
@@ -195,6 +205,16 @@ class AsyncChatStream(_Stream):
                     yield event.text
         finally:
             await events.aclose()  # left early: the connection closes now
+
+    async def _read_all(self) -> None:
+        """Receive the whole reply (for calls that return it whole); an
+        exception on the way closes the connection at once."""
+        events = self.events()
+        try:
+            async for _ in events:
+                pass
+        finally:
+            await events.aclose()
 
     def events(self) -> AsyncGenerator[StreamEvent, None]:
         """Reasoning and answer text alike, as they arrive: ``async for event in ...``."""

@@ -173,12 +173,7 @@ class SyncFeatures(FeatureCore):
         """
         if self._reply_streamed(options):
             stream = self.stream_text(prompt, **options)
-            events = stream.events()
-            try:
-                for _ in events:
-                    pass
-            finally:
-                events.close()  # an exception on the way closes the connection now
+            stream._read_all()
             return stream.result()
         body = completions.completion_body(self.options.model, prompt, options)
         answer = self._call("POST", completions.COMPLETIONS_PATH, body)

@@ -223,12 +223,7 @@ class RamalamaModel(SyncFeatures):
     def _receive(self, body: bytes) -> Completion:
         """A reply received as a stream, returned whole (see SHORT_REPLY_TOKENS)."""
         stream = self._stream(body)
-        events = stream.events()
-        try:
-            for _ in events:
-                pass
-        finally:
-            events.close()  # an exception on the way closes the connection now
+        stream._read_all()
         return stream.completion()
 
     def act(

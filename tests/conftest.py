@@ -9,6 +9,7 @@ for docker, which no daemon here runs, with stand-ins that say so.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -213,23 +214,48 @@ def llama_server_of(model: object) -> psutil.Process:
     return llama
 
 
-def freeze_when_busy(model: object, llama: psutil.Process) -> None:
-    """SIGSTOP ``llama`` once it is generating: a server fallen silent mid-reply.
+# llama-server's line when a slot takes a request, before it generates.
+_LAUNCH = re.compile(r"slot launch_slot_: .* processing task")
+
+
+def started_replies(model: object) -> int:
+    """How many requests the server has begun to work on, from its own log
+    (asking its HTTP API would queue behind the generation it watches)."""
+    lines = model.logs(100_000)  # type: ignore[attr-defined]
+    return sum(1 for line in lines if _LAUNCH.search(line))
+
+
+def wait_started(model: object, since: int) -> None:
+    """Until the server has begun a request beyond the first ``since``."""
+    assert wait_until(lambda: started_replies(model) > since, timeout=120), "never started"
+
+
+def freeze_when_busy(model: object, llama: psutil.Process, since: int) -> None:
+    """SIGSTOP ``llama`` once it works on a new request (``since``: the count of
+    started_replies() before it was sent): a server fallen silent mid-reply.
     The caller resumes it."""
-    assert wait_until(lambda: busy_slots(model) > 0, timeout=120), "the server never started"
+    wait_started(model, since)
     llama.suspend()
 
 
-def pace(llama: psutil.Process, pause: float, times: int) -> None:
-    """Freeze ``llama`` for ``pause`` seconds, ``times`` times, letting it run
-    briefly in between: a reply that takes long but never falls silent for
-    longer than ``pause``. However fast this machine generates, the reply
-    lasts at least ``pause * times``."""
+def pace(llama: psutil.Process, pause: float, times: int, received: Callable[[], int]) -> None:
+    """Freeze ``llama`` for ``pause`` seconds, ``times`` times: a reply that
+    takes long but never falls silent for much longer than ``pause``, however
+    fast or loaded this machine. Between two freezes the client must have
+    received more of the reply (``received()``: how much so far), so that two
+    pauses never join into one silence."""
     for _ in range(times):
         llama.suspend()
         time.sleep(pause)
+        # What was on its way before the freeze has arrived by now: wait for
+        # what the server sends after it.
+        seen = received()
         llama.resume()
-        time.sleep(0.02)
+        assert wait_until(functools.partial(_more, received, seen), timeout=120), "no more came"
+
+
+def _more(received: Callable[[], int], seen: int) -> bool:
+    return received() > seen
 
 
 # llama-server's line when a slot is done with a reply, however it ended.

@@ -18,6 +18,7 @@ from conftest import (
     llama_server_of,
     released_replies,
     server_processes,
+    started_replies,
     wait_gone,
     wait_until,
 )
@@ -60,7 +61,7 @@ async def test_a_cancelled_long_chat_stops_the_generation(model_uri: str, call: 
     request) whose reply may be long closes its stream, and llama-server
     stops generating the reply instead of filling the context for nobody."""
     async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
-        released = len(released_replies(model))
+        released, since = len(released_replies(model)), started_replies(model)
         llama = llama_server_of(model)
         try:
             async with anyio.create_task_group() as group:
@@ -69,7 +70,7 @@ async def test_a_cancelled_long_chat_stops_the_generation(model_uri: str, call: 
                 else:
                     group.start_soon(lambda: model.complete_text("Once upon a time"))
                 # Mid-reply, whatever this machine's speed: frozen once it generates.
-                await asyncio.to_thread(freeze_when_busy, model, llama)
+                await asyncio.to_thread(freeze_when_busy, model, llama, since)
                 group.cancel_scope.cancel()
         finally:
             llama.resume()

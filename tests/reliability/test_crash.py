@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from conftest import busy_slots, llama_server_of, server_processes, wait_until
+from conftest import llama_server_of, server_processes, started_replies, wait_started, wait_until
 from ramalama_sdk import APIError, AsyncRamalamaModel, RamalamaModel, ServerNotRunningError
 
 # A call that meets a dead server must fail within this, not wait for a timeout;
@@ -21,9 +21,11 @@ LONG_CTX = 32_768
 LONG_TOKENS = 30_000
 
 
-def _kill_when_busy(model: RamalamaModel | AsyncRamalamaModel, proc: psutil.Process) -> float:
+def _kill_when_busy(
+    model: RamalamaModel | AsyncRamalamaModel, proc: psutil.Process, since: int
+) -> float:
     """Kill ``proc`` once the server is generating, whenever that is; the time of the kill."""
-    assert wait_until(lambda: busy_slots(model) > 0, timeout=120), "the server never started"
+    wait_started(model, since)
     proc.kill()
     return time.monotonic()
 
@@ -50,7 +52,7 @@ def test_killed_during_a_call(model_uri: str, call: str) -> None:
         with pytest.raises((ServerNotRunningError, APIError)) as info:
             if call == "chat":
                 with ThreadPoolExecutor(1) as pool:
-                    killer = pool.submit(_kill_when_busy, model, llama)
+                    killer = pool.submit(_kill_when_busy, model, llama, started_replies(model))
                     try:
                         model.chat("Go on", max_tokens=LONG_TOKENS)
                     finally:
@@ -74,7 +76,10 @@ async def test_async_killed_during_chat_and_stream(model_uri: str) -> None:
             llama = llama_server_of(model)
             with pytest.raises((ServerNotRunningError, APIError)):
                 if call == "chat":
-                    killer = asyncio.create_task(asyncio.to_thread(_kill_when_busy, model, llama))
+                    since = started_replies(model)
+                    killer = asyncio.create_task(
+                        asyncio.to_thread(_kill_when_busy, model, llama, since)
+                    )
                     try:
                         await model.chat("Go on", max_tokens=LONG_TOKENS)
                     finally:

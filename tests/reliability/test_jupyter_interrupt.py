@@ -20,10 +20,10 @@ import pytest
 
 from conftest import (
     FULL_SLOT_TOKENS,
-    busy_slots,
     llama_server_of,
     released_replies,
     server_processes,
+    started_replies,
     wait_until,
 )
 from ramalama_sdk import RamalamaModel
@@ -67,11 +67,13 @@ def _interrupt_when_busy(
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    since = started_replies(model)
+
     def sent() -> bool:
         return bool(model._connections and model._connections._busy)
 
     def interrupt() -> None:
-        if wait_until(sent if frozen else lambda: busy_slots(model) > 0, timeout=120):
+        if wait_until(sent if frozen else lambda: started_replies(model) > since, timeout=120):
             if freeze:
                 llama_server_of(model).suspend()
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)

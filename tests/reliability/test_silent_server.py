@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import freeze_when_busy, llama_server_of, pace
+from conftest import llama_server_of, pace
 from ramalama_sdk import APITimeoutError, RamalamaModel
 
-SILENCE = 2.0  # request_timeout: the longest silence a call accepts
+SILENCE = 4.0  # request_timeout: the longest silence a call accepts
 
 
 @pytest.fixture(scope="module")
@@ -30,21 +29,18 @@ def model(model_uri: str) -> Iterator[RamalamaModel]:
 def test_a_stream_outlasting_request_timeout_runs_to_its_end(model: RamalamaModel) -> None:
     llama = llama_server_of(model)
     stream = model.stream("Go on", max_tokens=1500)
-    first = threading.Event()
-
-    def slow_down() -> None:
-        # Silences of half request_timeout, 2.5 request_timeouts in all.
-        if first.wait(60):
-            pace(llama, SILENCE / 2, 5)
-
-    pacer = threading.Thread(target=slow_down)
-    pacer.start()
+    deltas = [0]
+    # Silences of a quarter of request_timeout, 1.75 request_timeouts in all.
+    pacer = threading.Thread(target=pace, args=(llama, SILENCE / 4, 7, lambda: deltas[0]))
     try:
         for _ in stream:
-            first.set()
+            deltas[0] += 1
+            if deltas[0] == 1:
+                pacer.start()
     finally:
-        first.set()
-        pacer.join()
+        deltas[0] = 10**9  # ended: the pacer stops waiting for more
+        if pacer.is_alive():
+            pacer.join()
         llama.resume()
     assert stream.done and stream.finish_reason == "length"
     assert stream.usage.completion_tokens == 1500
@@ -65,15 +61,14 @@ def test_a_stream_whose_server_falls_silent_times_out(model: RamalamaModel) -> N
     assert model.is_running and model.chat("Hello", max_tokens=4)["role"] == "assistant"
 
 
-def test_a_chat_whose_server_falls_silent_times_out(model: RamalamaModel) -> None:
+@pytest.mark.parametrize("max_tokens", [32, 1500])  # one piece, and a stream
+def test_a_chat_whose_server_is_silent_times_out(model: RamalamaModel, max_tokens: int) -> None:
     llama = llama_server_of(model)
-    with ThreadPoolExecutor(1) as pool:
-        freezer = pool.submit(freeze_when_busy, model, llama)
-        try:
-            with pytest.raises(APITimeoutError) as info:
-                model.chat("Go on", max_tokens=1500)
-        finally:
-            freezer.result()
-            llama.resume()
+    llama.suspend()
+    try:
+        with pytest.raises(APITimeoutError) as info:
+            model.chat("Go on", max_tokens=max_tokens)
+    finally:
+        llama.resume()
     assert "request_timeout" in str(info.value)
     assert model.chat("Hello", max_tokens=4)["role"] == "assistant"

@@ -12,7 +12,7 @@ import threading
 import psutil
 import pytest
 
-from conftest import freeze_when_busy, llama_server_of, server_processes
+from conftest import llama_server_of, server_processes, wait_until
 from ramalama_sdk import RamalamaModel, ServerNotRunningError
 from ramalama_sdk.http.connections import DEFAULT_MAXSIZE
 
@@ -59,11 +59,12 @@ def test_stop_racing_a_chat_says_the_model_was_stopped(model_uri: str) -> None:
         except BaseException as exc:
             outcome.append(exc)
 
+    # The reply cannot end before the stop, however fast this machine: the
+    # server is frozen (SIGSTOP; the stop's SIGKILL still ends it).
+    llama_server_of(model).suspend()
     thread = threading.Thread(target=long_chat)
     thread.start()
-    # The request is in flight, and the reply cannot end before the stop,
-    # however fast this machine: the server is frozen (SIGKILL still ends it).
-    freeze_when_busy(model, llama_server_of(model))
+    assert wait_until(lambda: bool(model._connections and model._connections._busy))  # sent
     model.stop()
     thread.join(timeout=30)
     assert len(outcome) == 1

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from conftest import (
-    freeze_when_busy,
     llama_server_of,
     pace,
     server_processes,
@@ -44,7 +42,7 @@ async def test_async_never_ready_times_out(
 
 # The server is frozen (SIGSTOP) and thawed for real, so these tests do not
 # depend on how fast this machine generates: a silence is a silence.
-SILENCE = 2.0  # request_timeout: the longest silence a call accepts
+SILENCE = 4.0  # request_timeout: the longest silence a call accepts
 
 
 def test_a_request_over_its_timeout_fails_and_the_model_stays_usable(model_uri: str) -> None:
@@ -52,14 +50,12 @@ def test_a_request_over_its_timeout_fails_and_the_model_stays_usable(model_uri: 
         llama = llama_server_of(served)
         assert served.base_url is not None
         model = RamalamaModel.connect(served.base_url, served.api_key, request_timeout=SILENCE)
-        with ThreadPoolExecutor(1) as pool:
-            freezer = pool.submit(freeze_when_busy, served, llama)
-            try:
-                with pytest.raises(APITimeoutError) as info:
-                    model.chat("Go on", max_tokens=1500)
-            finally:
-                freezer.result()
-                llama.resume()
+        llama.suspend()  # silent from the start
+        try:
+            with pytest.raises(APITimeoutError) as info:
+                model.chat("Go on", max_tokens=1500)
+        finally:
+            llama.resume()
         assert isinstance(info.value, TimeoutError)
         assert "request_timeout" in str(info.value)
         assert model.is_running
@@ -75,12 +71,11 @@ async def test_async_request_over_its_timeout(model_uri: str) -> None:
             served.base_url, served.api_key, request_timeout=SILENCE
         )
         try:
-            freezer = asyncio.create_task(asyncio.to_thread(freeze_when_busy, served, llama))
+            llama.suspend()  # silent from the start
             try:
                 with pytest.raises(APITimeoutError):
                     await model.chat("Go on", max_tokens=1500)
             finally:
-                await freezer
                 llama.resume()
             assert (await model.chat("Hello", max_tokens=4))["role"] == "assistant"
         finally:
@@ -98,20 +93,28 @@ async def test_streams_are_timed_per_read_not_in_total(model_uri: str) -> None:
             served.base_url, served.api_key, request_timeout=SILENCE
         )
         try:
-            # Silences of half request_timeout, 2.5 request_timeouts in all.
+            # Silences of a quarter of request_timeout, 1.75 request_timeouts in all.
+            deltas = [0]
             stream = sync.stream("Go on", max_tokens=1500)
-            for index, _ in enumerate(stream):
-                if index == 0:
-                    pacer = threading.Thread(target=pace, args=(llama, SILENCE / 2, 5))
+            pacer = threading.Thread(target=pace, args=(llama, SILENCE / 4, 7, lambda: deltas[0]))
+            for _ in stream:
+                deltas[0] += 1
+                if deltas[0] == 1:
                     pacer.start()
+            deltas[0] = 10**9  # ended: the pacer stops waiting for more
             pacer.join()
             assert stream.done and stream.finish_reason == "length"
+            adeltas = [0]
             astream = model.stream("Go on", max_tokens=1500)
             apacer = None
             async for _ in astream:
+                adeltas[0] += 1
                 if apacer is None:
-                    apacer = asyncio.create_task(asyncio.to_thread(pace, llama, SILENCE / 2, 5))
+                    apacer = asyncio.create_task(
+                        asyncio.to_thread(pace, llama, SILENCE / 4, 7, lambda: adeltas[0])
+                    )
             assert apacer is not None
+            adeltas[0] = 10**9
             await apacer
             assert astream.done and astream.finish_reason == "length"
         finally:
