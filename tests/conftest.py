@@ -238,6 +238,10 @@ def freeze_when_busy(model: object, llama: psutil.Process, since: int) -> None:
     llama.suspend()
 
 
+# What a pace() caller's received() returns once its stream has ended.
+STREAM_ENDED = 10**9
+
+
 def pace(llama: psutil.Process, pause: float, times: int, received: Callable[[], int]) -> None:
     """Freeze ``llama`` for ``pause`` seconds, ``times`` times: a reply that
     takes long but never falls silent for much longer than ``pause``, however
@@ -251,6 +255,8 @@ def pace(llama: psutil.Process, pause: float, times: int, received: Callable[[],
         # what the server sends after it.
         seen = received()
         llama.resume()
+        if seen >= STREAM_ENDED:
+            return
         assert wait_until(functools.partial(_more, received, seen), timeout=120), "no more came"
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import llama_server_of, pace
+from conftest import STREAM_ENDED, llama_server_of, pace
 from ramalama_sdk import APITimeoutError, RamalamaModel
 
 SILENCE = 4.0  # request_timeout: the longest silence a call accepts
@@ -38,7 +38,7 @@ def test_a_stream_outlasting_request_timeout_runs_to_its_end(model: RamalamaMode
             if deltas[0] == 1:
                 pacer.start()
     finally:
-        deltas[0] = 10**9  # ended: the pacer stops waiting for more
+        deltas[0] = STREAM_ENDED  # ended: the pacer stops waiting for more
         if pacer.is_alive():
             pacer.join()
         llama.resume()

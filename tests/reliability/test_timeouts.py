@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (
+    STREAM_ENDED,
     llama_server_of,
     pace,
     server_processes,
@@ -101,7 +102,7 @@ async def test_streams_are_timed_per_read_not_in_total(model_uri: str) -> None:
                 deltas[0] += 1
                 if deltas[0] == 1:
                     pacer.start()
-            deltas[0] = 10**9  # ended: the pacer stops waiting for more
+            deltas[0] = STREAM_ENDED  # ended: the pacer stops waiting for more
             pacer.join()
             assert stream.done and stream.finish_reason == "length"
             adeltas = [0]
@@ -114,7 +115,7 @@ async def test_streams_are_timed_per_read_not_in_total(model_uri: str) -> None:
                         asyncio.to_thread(pace, llama, SILENCE / 4, 7, lambda: adeltas[0])
                     )
             assert apacer is not None
-            adeltas[0] = 10**9
+            adeltas[0] = STREAM_ENDED
             await apacer
             assert astream.done and astream.finish_reason == "length"
         finally:
