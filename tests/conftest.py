@@ -178,18 +178,10 @@ def run_python(code: str, **kwargs: object) -> subprocess.Popen[str]:
     )
 
 
-def busy_slots(model: object) -> int:
-    """How many of the served model's llama-server slots are generating now."""
-    import json
-    import urllib.request
-
-    base_url, key = model.base_url, model.api_key  # type: ignore[attr-defined]
-    request = urllib.request.Request(
-        base_url.removesuffix("/v1") + "/slots", headers={"Authorization": f"Bearer {key}"}
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(request, timeout=10) as response:
-        return sum(1 for slot in json.load(response) if slot.get("is_processing"))
+def in_flight(model: object) -> bool:
+    """Whether one of the served model's pooled connections carries a request."""
+    connections = model._connections  # type: ignore[attr-defined]
+    return bool(connections is not None and connections._busy)
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 10) -> bool:

@@ -14,12 +14,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import psutil
 import pytest
 
 from conftest import (
     FULL_SLOT_TOKENS,
+    in_flight,
     llama_server_of,
     released_replies,
     server_processes,
@@ -69,11 +71,11 @@ def _interrupt_when_busy(
 
     since = started_replies(model)
 
-    def sent() -> bool:
-        return bool(model._connections and model._connections._busy)
-
     def interrupt() -> None:
-        if wait_until(sent if frozen else lambda: started_replies(model) > since, timeout=120):
+        if wait_until(
+            partial(in_flight, model) if frozen else lambda: started_replies(model) > since,
+            timeout=120,
+        ):
             if freeze:
                 llama_server_of(model).suspend()
             signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)

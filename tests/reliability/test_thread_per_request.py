@@ -12,7 +12,7 @@ import threading
 import psutil
 import pytest
 
-from conftest import llama_server_of, server_processes, wait_until
+from conftest import in_flight, llama_server_of, server_processes, wait_until
 from ramalama_sdk import RamalamaModel, ServerNotRunningError
 from ramalama_sdk.http.connections import DEFAULT_MAXSIZE
 
@@ -64,7 +64,7 @@ def test_stop_racing_a_chat_says_the_model_was_stopped(model_uri: str) -> None:
     llama_server_of(model).suspend()
     thread = threading.Thread(target=long_chat)
     thread.start()
-    assert wait_until(lambda: bool(model._connections and model._connections._busy))  # sent
+    assert wait_until(lambda: in_flight(model))  # sent
     model.stop()
     thread.join(timeout=30)
     assert len(outcome) == 1
