@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -490,6 +491,10 @@ class RamalamaModel(SyncFeatures):
 _CLOSE = {"Connection": "close"}
 
 
+# How long an interrupted Thread.start() may take to show that it started.
+_START_GRACE = 5.0
+
+
 def _uninterrupted(stop: Callable[[], None]) -> None:
     """Run ``stop`` to its end even if KeyboardInterrupt comes meanwhile.
 
@@ -497,13 +502,37 @@ def _uninterrupted(stop: Callable[[], None]) -> None:
     thread of its own: a Ctrl-C while processes are being killed then
     cannot leave them running, forgotten by the model. The interrupt is
     raised once the work is done.
+
+    The wait is on an event the worker sets, not on ``Thread.join()``:
+    Python 3.11's join, interrupted while the thread still runs, releases
+    that thread's state lock and marks it stopped, so ``is_alive()`` says
+    False while processes are still being killed.
     """
-    worker = threading.Thread(target=stop, name="ramalama-sdk-stop")
-    worker.start()
-    interrupted: BaseException | None = None
-    while worker.is_alive():
+    began, done = threading.Event(), threading.Event()
+
+    def work() -> None:
+        began.set()
         try:
-            worker.join()
+            stop()
+        finally:
+            done.set()
+
+    interrupted: BaseException | None = None
+    try:
+        threading.Thread(target=work, name="ramalama-sdk-stop").start()
+    except BaseException as exc:  # KeyboardInterrupt inside start()
+        interrupted = exc
+        # The thread may exist already: it says so within moments.
+        deadline = time.monotonic() + _START_GRACE
+        while not began.is_set() and time.monotonic() < deadline:
+            try:
+                time.sleep(0.001)
+            except BaseException as again:  # a second interrupt
+                interrupted = again
+    # Thread.is_alive() is no judge either: it takes the same lock.
+    while (began.is_set() or interrupted is None) and not done.is_set():
+        try:
+            done.wait()
         except BaseException as exc:  # KeyboardInterrupt, a signal handler's
             interrupted = exc
     if interrupted is not None:

@@ -30,6 +30,7 @@ from conftest import (
 )
 from ramalama_sdk import RamalamaModel
 from ramalama_sdk.base import SHORT_REPLY_TOKENS
+from ramalama_sdk.sync_model import _uninterrupted
 
 # A reply that fills the slot's context (the tiny model's 2048 tokens: a second
 # or two here), work that an interrupted request must not leave the server
@@ -167,3 +168,39 @@ def test_interrupted_stop_never_forgets_a_running_server(model_uri: str, delay_m
         assert server_processes() == []
     model.stop()  # what the user does next; it must reach whatever still runs
     assert server_processes() == []
+
+
+@pytest.mark.parametrize("interrupts", [1, 3])
+def test_interrupt_during_stop_waits_for_the_whole_stop(interrupts: int) -> None:
+    """Python 3.11's Thread.join(), interrupted while the thread runs, marks
+    that thread stopped: a stop() waiting that way returned while its worker
+    was still killing processes, and the model said it was not running while
+    a llama-server still ran (seen as a dying process on a fresh machine)."""
+    finished = threading.Event()
+    release = threading.Event()
+
+    def slow_stop() -> None:
+        release.wait(timeout=30)
+        finished.set()
+
+    def interrupt_then_release() -> None:
+        for _ in range(interrupts):
+            time.sleep(0.05)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)
+        time.sleep(0.05)
+        release.set()
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    helper = threading.Thread(target=interrupt_then_release)
+    helper.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _uninterrupted(slow_stop)
+        assert finished.is_set()  # the interrupt came only after the whole stop
+    finally:
+        release.set()
+        helper.join()
+        signal.signal(signal.SIGALRM, previous)
