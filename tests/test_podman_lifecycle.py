@@ -8,6 +8,7 @@ that its container is gone once the model is stopped.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -183,23 +184,70 @@ def test_blocked_registry_fails_fast_and_clearly(podman_bed: Bed, model_uri: str
     assert "container=False" in str(info.value)
 
 
-def test_engine_that_cannot_run_containers(
-    podman_bed: Bed, model_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """podman answers ``info`` but every container fails to start (a limit above
-    what the kernel allows, as on hosts without the settings of .ci/podman-setup)."""
+def _engine_conf(tmp_path: Path, containers: dict[str, object]) -> Path:
+    """A whole containers.conf: this machine's drop-ins, ``containers`` on top.
+
+    CONTAINERS_CONF replaces the whole configuration, drop-ins included.
+    Without the network backend pinned, podman 4.3 picks one itself, finds
+    Debian's CNI config, fails on its missing plugins, and records ``cni``
+    in its storage for every later run: the backend is always written out.
+    """
+    tomllib = pytest.importorskip("tomllib", reason="reading the drop-ins takes Python 3.11")
+    merged: dict[str, dict[str, object]] = {}
+    for drop_in in sorted(Path("/etc/containers/containers.conf.d").glob("*.conf")):
+        for table, values in tomllib.loads(drop_in.read_text()).items():
+            merged.setdefault(table, {}).update(values)
+    merged.setdefault("network", {})["network_backend"] = "netavark"
+    merged.setdefault("containers", {}).update(containers)
     conf = tmp_path / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=2000000:2000000"]\n')
-    monkeypatch.setenv("CONTAINERS_CONF", str(conf))
+    conf.write_text(
+        "".join(
+            f"[{table}]\n"
+            + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+            for table, values in merged.items()
+        )
+    )
+    return conf
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        # A limit above what the kernel allows, as on hosts without the
+        # settings of .ci/podman-setup: a text the SDK knows (runc's).
+        ({"default_ulimits": ["nofile=2000000:2000000", "nproc=32768:32768"]}, "runc"),
+        # A text the SDK does not know: podman's own exit code (125) tells.
+        ({"seccomp_profile": "/nonexistent/seccomp.json"}, "seccomp profile"),
+    ],
+)
+def test_engine_that_cannot_run_containers(
+    podman_bed: Bed,
+    model_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: dict[str, object],
+    said: str,
+) -> None:
+    """podman answers ``info`` but every container fails to start."""
+    monkeypatch.setenv("CONTAINERS_CONF", str(_engine_conf(tmp_path, setting)))
     model = in_podman(podman_bed, model_uri)
     with pytest.raises(ContainerEngineError) as info:
         model.serve()
     assert isinstance(info.value, ServerStartError) and not isinstance(info.value, DownloadError)
     assert info.value.engine == "podman"
+    assert info.value.exit_code in (125, 126, 127)
     assert "podman could not run the server's container" in str(info.value)
+    assert said in str(info.value)
     assert "container=False" in str(info.value)
     monkeypatch.delenv("CONTAINERS_CONF")
     assert podman_bed.of_store(_store()) == []
+    # No run may leave podman believing in another network backend.
+    assert "cni" not in _recorded_backend()
+
+
+def _recorded_backend() -> str:
+    recorded = Path("/var/lib/containers/storage/defaultNetworkBackend")
+    return recorded.read_text() if recorded.exists() else ""
 
 
 def _store() -> str:

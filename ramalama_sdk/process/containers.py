@@ -30,6 +30,11 @@ _ENGINE_FAILED = re.compile(
     re.I,
 )
 _ERROR_PREFIX = re.compile(r"^\s*(?:Error|error):\s*")
+# ``podman run`` and ``docker run`` exit with these for their own failures
+# (125: the engine's, 126: the container's command could not be invoked,
+# 127: not found), never with the server's own exit code, and ramalama
+# passes them on: every engine failure, whether its text is known or not.
+ENGINE_EXIT_CODES = frozenset({125, 126, 127})
 
 
 def engine_of(command: Sequence[str]) -> str:
@@ -66,19 +71,30 @@ def pull_failure(text: str) -> tuple[str, str] | None:
     return image, reasons[-1] if reasons else _line_of(text, match.start())
 
 
-def engine_failure(text: str) -> str | None:
+def engine_failure(text: str, exit_code: int | None = None) -> str | None:
     """The engine's own error line, when it could not run the container.
+
+    Known texts tell, and so does an exit code that only the engine uses.
 
     >>> engine_failure("Error: runc: runc create failed: unable to start container "
     ...                "process: OCI permission denied")
     'runc: runc create failed: unable to start container process: OCI permission denied'
+    >>> engine_failure('Error: plugin type="bridge" failed (add): failed to find plugin', 126)
+    'plugin type="bridge" failed (add): failed to find plugin'
     >>> engine_failure("llama-server exited") is None
     True
+    >>> engine_failure("llama-server exited", 1) is None
+    True
     """
-    for line in reversed(text.splitlines()):
+    lines = text.splitlines()
+    for line in reversed(lines):
         if _ENGINE_FAILED.search(line):
             return _ERROR_PREFIX.sub("", line.strip())
-    return None
+    if exit_code not in ENGINE_EXIT_CODES:
+        return None
+    said = [line for line in lines if _ERROR_PREFIX.match(line)]
+    last = (said or [line for line in lines if line.strip()] or [""])[-1]
+    return _ERROR_PREFIX.sub("", last.strip()) or f"exit code {exit_code}"
 
 
 def start_error(
@@ -100,7 +116,7 @@ def start_error(
             exit_code=exit_code,
             log_tail=log_tail,
         )
-    engine_said = engine_failure(text)
+    engine_said = engine_failure(text, exit_code)
     if engine_said is not None:
         return ContainerEngineError(
             engine_of(command),
