@@ -45,9 +45,7 @@ if TYPE_CHECKING:
     from .agents.agent import ActResult, ToolRun
     from .agents.parsing import ParseAttempt
     from .agents.tools import Tool, ToolArgumentsError, tool_from
-    from .async_model import AsyncRamalamaModel
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
-    from .conversation import AsyncConversation, Conversation
     from .deploy import LocalModelWarning
     from .endpoints.completions import TextCompletion
     from .endpoints.embeddings import RankedDocument
@@ -55,14 +53,16 @@ if TYPE_CHECKING:
     from .http.images import ContentPart
     from .http.replies import ThinkingCutOffWarning
     from .http.streaming import StreamEvent
+    from .models._async.model import AsyncRamalamaModel
+    from .models._sync.model import RamalamaModel
+    from .models.conversation import AsyncConversation, Conversation
+    from .models.router_models import AsyncRamalamaRouter, RamalamaRouter
+    from .models.streams import AsyncChatStream, ChatStream
+    from .models.text_streams import AsyncTextStream, TextStream
     from .process.registry import running, stop_all
-    from .router_models import AsyncRamalamaRouter, RamalamaRouter
     from .store.inspection import inspect
     from .store.management import ModelInfo, list_models, remove
     from .store.progress import ProgressCallback
-    from .streams import AsyncChatStream, ChatStream
-    from .sync_model import RamalamaModel
-    from .text_streams import AsyncTextStream, TextStream
 
 # Imported on first use: requests, aiohttp, asyncio and psutil together cost
 # more than 100 ms, which a program that only imports the package (a CLI's
@@ -79,26 +79,26 @@ _LAZY = {
     "Tool": "agents.tools",
     "ToolArgumentsError": "agents.tools",
     "tool_from": "agents.tools",
-    "AsyncRamalamaModel": "async_model",
-    "AsyncConversation": "conversation",
-    "Conversation": "conversation",
+    "AsyncRamalamaModel": "models._async.model",
+    "AsyncConversation": "models.conversation",
+    "Conversation": "models.conversation",
     "LocalModelWarning": "deploy",
     "ModelInfo": "store.management",
     "list_models": "store.management",
     "remove": "store.management",
     "ProgressCallback": "store.progress",
-    "AsyncRamalamaRouter": "router_models",
-    "RamalamaRouter": "router_models",
-    "AsyncChatStream": "streams",
-    "ChatStream": "streams",
-    "RamalamaModel": "sync_model",
+    "AsyncRamalamaRouter": "models.router_models",
+    "RamalamaRouter": "models.router_models",
+    "AsyncChatStream": "models.streams",
+    "ChatStream": "models.streams",
+    "RamalamaModel": "models._sync.model",
     "TextCompletion": "endpoints.completions",
     "RankedDocument": "endpoints.embeddings",
     "ContentPart": "http.images",
     "ModelDetails": "endpoints.info",
     "inspect": "store.inspection",
-    "AsyncTextStream": "text_streams",
-    "TextStream": "text_streams",
+    "AsyncTextStream": "models.text_streams",
+    "TextStream": "models.text_streams",
     "running": "process.registry",
     "stop_all": "process.registry",
 }

@@ -12,7 +12,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..base import ModelCore
+    from ..models.core import ModelCore
 
 _lock = threading.Lock()
 _serving: weakref.WeakSet[ModelCore] = weakref.WeakSet()
@@ -49,7 +49,7 @@ def stop_all() -> int:
     Blocking, also for AsyncRamalamaModel objects (their servers are stopped
     here; their connections close when they are next used or collected).
     """
-    from ..sync_model import RamalamaModel
+    from ..models._sync.model import RamalamaModel
 
     with _lock:
         models = list(_serving)

@@ -29,7 +29,7 @@ from conftest import (
     wait_until,
 )
 from ramalama_sdk import RamalamaModel
-from ramalama_sdk.base import SHORT_REPLY_TOKENS
+from ramalama_sdk.models.core import SHORT_REPLY_TOKENS
 
 # A reply that fills the slot's context (the tiny model's 2048 tokens: a second
 # or two here), work that an interrupted request must not leave the server

@@ -1,7 +1,7 @@
-"""The blocking shell of embeddings, rerank, tokens, details, text completion.
+"""The asyncio shell of embeddings, rerank, tokens, details, text completion.
 
-``RamalamaModel`` inherits these methods; each builds its request with a pure
-module and waits for the answer through ``_call``.
+``AsyncRamalamaModel`` inherits these methods; each builds its request with a pure
+module and waits for the answer through ``_call``; nothing blocks the event loop.
 """
 
 from __future__ import annotations
@@ -9,57 +9,59 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from .endpoints import completions, embeddings, info, tokens
-from .endpoints.embeddings import RankedDocument
-from .endpoints.info import ModelDetails
-from .errors import APIError, RamalamaError
-from .features import FeatureCore, check_flags, embed_result, optional_props
-from .text_streams import TextStream
+from ...endpoints import completions, embeddings, info, tokens
+from ...endpoints.embeddings import RankedDocument
+from ...endpoints.info import ModelDetails
+from ...errors import APIError, RamalamaError
+from ..feature_core import FeatureCore, check_flags, embed_result, optional_props
+from ..text_streams import AsyncTextStream
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .chat_options import GenerationOptions
+    from ...chat_options import GenerationOptions
 
 
-class SyncFeatures(FeatureCore):
-    """More than chat, for ``RamalamaModel``."""
+class AsyncFeatures(FeatureCore):
+    """More than chat, for ``AsyncRamalamaModel``."""
 
-    def _call(self, method: str, path: str, body: bytes | None, *, root: bool = False) -> bytes:
+    async def _call(
+        self, method: str, path: str, body: bytes | None, *, root: bool = False
+    ) -> bytes:
         """Send one request and return the body of its 200 answer."""
         raise NotImplementedError
 
-    def _open_text_stream(self, body: bytes) -> TextStream:
+    def _open_text_stream(self, body: bytes) -> AsyncTextStream:
         raise NotImplementedError
 
     # -- what the model is -------------------------------------------------
 
-    def info(self) -> ModelDetails:
+    async def info(self) -> ModelDetails:
         """What the served model is: the server's real context, training
         context, parameters, size, vision, tool support, chat template,
         slots, runtime and build (None where the server does not say).
 
-            details = model.info()
+            details = await model.info()
             print(details.context_size, details.training_context, details.vision)
         """
-        models = self._call("GET", info.MODELS_PATH, None)
-        return self._details(models, self._props())
+        models = await self._call("GET", info.MODELS_PATH, None)
+        return self._details(models, await self._props())
 
-    def _props(self) -> bytes | None:
+    async def _props(self) -> bytes | None:
         if self._known_runtime() not in (None, "llama.cpp"):
             return None
         try:
-            return self._call("GET", info.PROPS_PATH, None, root=True)
+            return await self._call("GET", info.PROPS_PATH, None, root=True)
         except APIError as exc:
             if optional_props(exc):
                 return None
             raise
 
-    def _check_template(self) -> None:
+    async def _check_template(self) -> None:
         """Warn (NoChatTemplateWarning) when the model has no chat template."""
         if self._template_unknown():
             try:
-                props = self._props()
+                props = await self._props()
             except RamalamaError:  # best effort: the call itself reports a failure
                 props = None
             self._learn_template(props)
@@ -67,18 +69,18 @@ class SyncFeatures(FeatureCore):
 
     # -- tokens ------------------------------------------------------------
 
-    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+    async def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
         """The model's token ids for ``text`` (with BOS if ``add_special``)."""
         body = tokens.tokenize_body(text, add_special=add_special)
-        return tokens.parse_tokens(self._call("POST", tokens.TOKENIZE_PATH, body, root=True))
+        return tokens.parse_tokens(await self._call("POST", tokens.TOKENIZE_PATH, body, root=True))
 
-    def detokenize(self, token_ids: Sequence[int]) -> str:
+    async def detokenize(self, token_ids: Sequence[int]) -> str:
         """The text of a list of token ids."""
         body = tokens.detokenize_body(token_ids)
-        answer = self._call("POST", tokens.DETOKENIZE_PATH, body, root=True)
+        answer = await self._call("POST", tokens.DETOKENIZE_PATH, body, root=True)
         return tokens.parse_detokenized(answer)
 
-    def count_tokens(self, text_or_messages: str | Sequence[Any]) -> int:
+    async def count_tokens(self, text_or_messages: str | Sequence[Any]) -> int:
         """How many tokens of the context a prompt takes, as the server counts.
 
         A str is counted as a ``complete_text()`` prompt; a list of messages
@@ -88,16 +90,16 @@ class SyncFeatures(FeatureCore):
         if tokens.is_messages(text_or_messages):
             body = tokens.template_body(text_or_messages)
             prompt = tokens.parse_prompt(
-                self._call("POST", tokens.APPLY_TEMPLATE_PATH, body, root=True)
+                await self._call("POST", tokens.APPLY_TEMPLATE_PATH, body, root=True)
             )
         else:
             prompt = tokens.check_text(text_or_messages, "text_or_messages")
-        return len(self.tokenize(prompt, add_special=True))
+        return len(await self.tokenize(prompt, add_special=True))
 
     # -- embeddings and rerank --------------------------------------------
 
     @overload
-    def embed(
+    async def embed(
         self,
         texts: str | Sequence[str],
         *,
@@ -107,7 +109,7 @@ class SyncFeatures(FeatureCore):
     ) -> list[list[float]]: ...
 
     @overload
-    def embed(
+    async def embed(
         self,
         texts: str | Sequence[str],
         *,
@@ -116,7 +118,7 @@ class SyncFeatures(FeatureCore):
         numpy: Literal[True],
     ) -> Any: ...
 
-    def embed(
+    async def embed(
         self,
         texts: str | Sequence[str],
         *,
@@ -126,7 +128,7 @@ class SyncFeatures(FeatureCore):
     ) -> Any:
         """One embedding vector per text, in order (a str is a list of one).
 
-            vectors = model.embed(["a cat", "a dog"], normalize=True)
+            vectors = await model.embed(["a cat", "a dog"], normalize=True)
 
         Needs a model served with ``embedding=True``. Long lists go in
         requests of ``batch_size`` texts. ``normalize=True`` scales each
@@ -140,11 +142,11 @@ class SyncFeatures(FeatureCore):
         vectors: list[list[float]] = []
         for batch in embeddings.batches(checked, size):
             body = embeddings.embeddings_body(self.options.model, batch)
-            answer = self._call("POST", embeddings.EMBEDDINGS_PATH, body)
+            answer = await self._call("POST", embeddings.EMBEDDINGS_PATH, body)
             vectors += embeddings.parse_embeddings(answer, len(batch))
         return embed_result(vectors, normalize, numpy)
 
-    def rerank(
+    async def rerank(
         self, query: str, documents: Sequence[str], *, top_n: int | None = None
     ) -> list[RankedDocument]:
         """The documents ordered by relevance to ``query``, best first.
@@ -155,17 +157,17 @@ class SyncFeatures(FeatureCore):
         """
         body = embeddings.rerank_body(self.options.model, query, documents, top_n)
         docs = embeddings.check_texts(documents, "documents")
-        answer = self._call("POST", embeddings.RERANK_PATH, body)
+        answer = await self._call("POST", embeddings.RERANK_PATH, body)
         return embeddings.parse_rerank(answer, docs, top_n)
 
     # -- text completion ---------------------------------------------------
 
-    def complete_text(
+    async def complete_text(
         self, prompt: str, **options: Unpack[GenerationOptions]
     ) -> completions.TextCompletion:
         """Continue ``prompt`` (no chat template): for base models.
 
-            result = model.complete_text("The capital of France is", max_tokens=8)
+            result = await model.complete_text("The capital of France is", max_tokens=8)
             print(result.text, result.finish_reason, result.usage.completion_tokens)
 
         Options as for ``chat()``: temperature, max_tokens, top_p, seed, stop.
@@ -173,13 +175,13 @@ class SyncFeatures(FeatureCore):
         """
         if self._reply_streamed(options):
             stream = self.stream_text(prompt, **options)
-            stream._read_all()
+            await stream._read_all()
             return stream.result()
         body = completions.completion_body(self.options.model, prompt, options)
-        answer = self._call("POST", completions.COMPLETIONS_PATH, body)
+        answer = await self._call("POST", completions.COMPLETIONS_PATH, body)
         return completions.parse_text_completion(answer)
 
-    def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> TextStream:
-        """``complete_text()``, streamed: iterate for text, then ``result()``."""
+    def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> AsyncTextStream:
+        """``complete_text()``, streamed: ``async for`` the text, then ``result()``."""
         body = completions.completion_body(self.options.model, prompt, options, stream=True)
         return self._open_text_stream(body)

@@ -19,28 +19,28 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import deploy
-from .agents import agent, parsing
-from .async_features import AsyncFeatures
-from .base import AUTO, CONNECT_TIMEOUT, Auto
-from .conversation import AsyncConversation
-from .errors import RamalamaError
-from .http import protocol, replies
-from .process.server import Server
-from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
-from .process.supervisor import spawn, stop_spawned
-from .store.progress import ProgressCallback
-from .streams import AsyncChatStream, DoneHook
-from .text_streams import AsyncTextStream
-from .types import ChatMessage, Completion
+from ... import deploy
+from ...agents import agent, parsing
+from ...errors import RamalamaError
+from ...http import protocol, replies
+from ...process.server import Server
+from ...process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from ...process.supervisor import spawn, stop_spawned
+from ...store.progress import ProgressCallback
+from ...types import ChatMessage, Completion
+from ..conversation import AsyncConversation
+from ..core import AUTO, CONNECT_TIMEOUT, Auto
+from ..streams import AsyncChatStream, DoneHook
+from ..text_streams import AsyncTextStream
+from .features import AsyncFeatures
 
 if TYPE_CHECKING:
     import aiohttp
     import pydantic
     from typing_extensions import Unpack
 
-    from .agents.tools import ToolLike
-    from .chat_options import ActOptions, ChatOptions, GenerationOptions
+    from ...agents.tools import ToolLike
+    from ...chat_options import ActOptions, ChatOptions, GenerationOptions
 
 T = TypeVar("T")
 M = TypeVar("M", bound="pydantic.BaseModel")
@@ -287,7 +287,7 @@ class AsyncRamalamaModel(AsyncFeatures):
         return await self._send(method, path, body, root=root)
 
     def _open_text_stream(self, body: bytes) -> AsyncTextStream:
-        from .endpoints.completions import COMPLETIONS_PATH
+        from ...endpoints.completions import COMPLETIONS_PATH
 
         return AsyncTextStream(*self._stream_io(COMPLETIONS_PATH, body, chat=False))
 

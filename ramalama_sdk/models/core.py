@@ -13,19 +13,19 @@ import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 
-from . import commands
-from .commands import Mode
-from .endpoints import embeddings
-from .errors import APIConnectionError, APITimeoutError, RamalamaError, ServerNotRunningError
-from .http import images, protocol
-from .http.addresses import check_base_url, is_loopback_url
-from .options import ModelOptions, Runtime, check_api_key
-from .process import engine, registry, server_image
-from .process.server import Server, start_steps
-from .process.steps import Step
-from .store.progress import ProgressCallback, default_reporter
-from .store.pull import download_steps
-from .store.references import model_reference
+from .. import commands
+from ..commands import Mode
+from ..endpoints import embeddings
+from ..errors import APIConnectionError, APITimeoutError, RamalamaError, ServerNotRunningError
+from ..http import images, protocol
+from ..http.addresses import check_base_url, is_loopback_url
+from ..options import ModelOptions, Runtime, check_api_key
+from ..process import engine, registry, server_image
+from ..process.server import Server, start_steps
+from ..process.steps import Step
+from ..store.progress import ProgressCallback, default_reporter
+from ..store.pull import download_steps
+from ..store.references import model_reference
 
 DEFAULT_LOG_LINES = 20
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection to the server

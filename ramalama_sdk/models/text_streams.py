@@ -7,7 +7,7 @@ leaving early stops generation); after the loop ``result()`` holds the whole
 
 from __future__ import annotations
 
-from .endpoints.completions import TextCompletion, TextStreamState
+from ..endpoints.completions import TextCompletion, TextStreamState
 from .streams import AsyncChatStream, ChatStream
 
 

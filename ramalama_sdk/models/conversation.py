@@ -15,19 +15,19 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .http.images import user_message
-from .http.protocol import check_message
-from .types import ChatMessage, Completion
+from ..http.images import user_message
+from ..http.protocol import check_message
+from ..types import ChatMessage, Completion
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .agents.agent import ActResult, MessageCallback
-    from .agents.tools import ToolLike
-    from .async_model import AsyncRamalamaModel
-    from .chat_options import ActOptions, ChatOptions
+    from ..agents.agent import ActResult, MessageCallback
+    from ..agents.tools import ToolLike
+    from ..chat_options import ActOptions, ChatOptions
+    from ._async.model import AsyncRamalamaModel
+    from ._sync.model import RamalamaModel
     from .streams import AsyncChatStream, ChatStream, DoneHook
-    from .sync_model import RamalamaModel
 
 
 class _History:

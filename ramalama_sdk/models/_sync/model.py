@@ -15,28 +15,28 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
-from . import deploy
-from .agents import agent, parsing
-from .base import AUTO, CONNECT_TIMEOUT, Auto
-from .conversation import Conversation
-from .errors import RamalamaError, ServerNotRunningError
-from .http import protocol, replies
-from .http.connections import ConnectionPool, StreamBody, TransportFailure
-from .process.server import Server
-from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
-from .process.supervisor import spawn, stop_spawned
-from .store.progress import ProgressCallback
-from .streams import ChatStream, DoneHook
-from .sync_features import SyncFeatures
-from .text_streams import TextStream
-from .types import ChatMessage, Completion
+from ... import deploy
+from ...agents import agent, parsing
+from ...errors import RamalamaError, ServerNotRunningError
+from ...http import protocol, replies
+from ...http.connections import ConnectionPool, StreamBody, TransportFailure
+from ...process.server import Server
+from ...process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from ...process.supervisor import spawn, stop_spawned
+from ...store.progress import ProgressCallback
+from ...types import ChatMessage, Completion
+from ..conversation import Conversation
+from ..core import AUTO, CONNECT_TIMEOUT, Auto
+from ..streams import ChatStream, DoneHook
+from ..text_streams import TextStream
+from .features import SyncFeatures
 
 if TYPE_CHECKING:
     import pydantic
     from typing_extensions import Unpack
 
-    from .agents.tools import ToolLike
-    from .chat_options import ActOptions, ChatOptions, GenerationOptions
+    from ...agents.tools import ToolLike
+    from ...chat_options import ActOptions, ChatOptions, GenerationOptions
 # RETRY_NOTE, why a request is sent once more after a connection error and
 # why a stream asks for a connection of its own: llama-server closes a
 # kept-alive connection once it has been idle for 5 s, and after a streamed
@@ -318,7 +318,7 @@ class RamalamaModel(SyncFeatures):
         return self._post(path, body, method=method, root=root)
 
     def _open_text_stream(self, body: bytes) -> TextStream:
-        from .endpoints.completions import COMPLETIONS_PATH
+        from ...endpoints.completions import COMPLETIONS_PATH
 
         return TextStream(*self._stream_io(COMPLETIONS_PATH, body, chat=False))
 

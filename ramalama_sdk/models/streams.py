@@ -12,10 +12,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .errors import APIConnectionError, RamalamaError
-from .http.connections import StreamBody, TransportFailure
-from .http.streaming import SSEDecoder, StreamEvent, StreamState
-from .types import ChatMessage, Completion, ToolCall, Usage
+from ..errors import APIConnectionError, RamalamaError
+from ..http.connections import StreamBody, TransportFailure
+from ..http.streaming import SSEDecoder, StreamEvent, StreamState
+from ..types import ChatMessage, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
     import aiohttp

@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from .async_model import AsyncRamalamaModel
-from .base import CONNECT_TIMEOUT
-from .errors import RamalamaError, ServerStartError, ServerTimeoutError
-from .http import protocol
-from .router import RouterCore, model_states
+from ..errors import RamalamaError, ServerStartError, ServerTimeoutError
+from ..http import protocol
+from ..types import ChatMessage
+from ._async.model import AsyncRamalamaModel
+from ._sync.model import RamalamaModel
+from .core import CONNECT_TIMEOUT
+from .router_core import RouterCore, model_states
 from .streams import AsyncChatStream, ChatStream
-from .sync_model import RamalamaModel
-from .types import ChatMessage
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .chat_options import ChatOptions
+    from ..chat_options import ChatOptions
 
 _POLL = 0.05
 
