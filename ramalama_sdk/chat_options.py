@@ -131,6 +131,28 @@ def _json_object(name: str, value: object) -> dict[str, Any]:
     return dict(value)
 
 
+# How a reply is received (streamed or in one piece) is the SDK's choice, made
+# from max_tokens (see models/core.py): extra_body must not undo it.
+SDK_KEYS = ("stream", "stream_options")
+
+
+def _extra_body(name: str, value: object) -> dict[str, Any]:
+    """``extra_body``: any JSON object but the keys the SDK sets itself.
+
+    >>> _extra_body("extra_body", {"stream": False})
+    Traceback (most recent call last):
+    ...
+    ValueError: extra_body cannot set 'stream': the SDK chooses how a reply comes (stream() streams)
+    """
+    checked = _json_object(name, value)
+    for key in SDK_KEYS:
+        if key in checked:
+            raise ValueError(
+                f"{name} cannot set {key!r}: the SDK chooses how a reply comes (stream() streams)"
+            )
+    return checked
+
+
 def _word(name: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError(f"{name} must be a non-empty str, e.g. 'low', 'medium', 'high'")
@@ -196,7 +218,7 @@ CHECKS: dict[str, Callable[[str, object], object]] = {
     "reasoning_effort": _word,
     "chat_template_kwargs": _json_object,
     "cache_prompt": _flag,
-    "extra_body": _json_object,
+    "extra_body": _extra_body,
 }
 
 

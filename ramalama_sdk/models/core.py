@@ -286,7 +286,7 @@ class ModelCore:
     def _reply_streamed(self, options: Mapping[str, object]) -> bool:
         """Whether chat() or complete() receives this reply as a stream:
         unless ``max_tokens`` (the call's, else the model's) keeps it short."""
-        limit = options.get("max_tokens")
+        limit = protocol.reply_limit(options)
         if limit is None:
             limit = self.options.max_tokens
         return not (isinstance(limit, int) and 0 < limit <= SHORT_REPLY_TOKENS)

@@ -118,7 +118,7 @@ def test_interrupted_short_chat_leaves_the_model_usable(model_uri: str) -> None:
         assert model.conversation().say("Hi", max_tokens=4)["role"] == "assistant"
 
 
-@pytest.mark.parametrize("call", ["chat", "complete", "stream", "complete_text"])
+@pytest.mark.parametrize("call", ["chat", "complete", "stream", "complete_text", "chat_extra_body"])
 def test_interrupted_long_reply_stops_the_generation(model_uri: str, call: str) -> None:
     """A reply that may be long is received as a stream, by chat(),
     complete() and complete_text() too: the interrupt closes its connection and llama-server
@@ -139,6 +139,8 @@ def test_interrupted_long_reply_stops_the_generation(model_uri: str, call: str) 
                     model.complete([{"role": "user", "content": "Go on"}], max_tokens=3000)
                 elif call == "complete_text":
                     model.complete_text("Once upon a time")  # no max_tokens either
+                elif call == "chat_extra_body":  # the limit the server sees is extra_body's
+                    model.chat("Tell me everything", max_tokens=8, extra_body={"max_tokens": 3000})
                 else:
                     for _ in model.stream("Tell me everything"):
                         pass
