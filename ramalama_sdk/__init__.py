@@ -53,12 +53,16 @@ if TYPE_CHECKING:
     from .http.images import ContentPart
     from .http.replies import ThinkingCutOffWarning
     from .http.streaming import StreamEvent
+    from .models._async.conversation import AsyncConversation
     from .models._async.model import AsyncRamalamaModel
+    from .models._async.router import AsyncRamalamaRouter
+    from .models._async.streams import AsyncChatStream
+    from .models._async.text_streams import AsyncTextStream
+    from .models._sync.conversation import Conversation
     from .models._sync.model import RamalamaModel
-    from .models.conversation import AsyncConversation, Conversation
-    from .models.router_models import AsyncRamalamaRouter, RamalamaRouter
-    from .models.streams import AsyncChatStream, ChatStream
-    from .models.text_streams import AsyncTextStream, TextStream
+    from .models._sync.router import RamalamaRouter
+    from .models._sync.streams import ChatStream
+    from .models._sync.text_streams import TextStream
     from .process.registry import running, stop_all
     from .store.inspection import inspect
     from .store.management import ModelInfo, list_models, remove
@@ -80,25 +84,25 @@ _LAZY = {
     "ToolArgumentsError": "agents.tools",
     "tool_from": "agents.tools",
     "AsyncRamalamaModel": "models._async.model",
-    "AsyncConversation": "models.conversation",
-    "Conversation": "models.conversation",
+    "AsyncConversation": "models._async.conversation",
+    "Conversation": "models._sync.conversation",
     "LocalModelWarning": "deploy",
     "ModelInfo": "store.management",
     "list_models": "store.management",
     "remove": "store.management",
     "ProgressCallback": "store.progress",
-    "AsyncRamalamaRouter": "models.router_models",
-    "RamalamaRouter": "models.router_models",
-    "AsyncChatStream": "models.streams",
-    "ChatStream": "models.streams",
+    "AsyncRamalamaRouter": "models._async.router",
+    "RamalamaRouter": "models._sync.router",
+    "AsyncChatStream": "models._async.streams",
+    "ChatStream": "models._sync.streams",
     "RamalamaModel": "models._sync.model",
     "TextCompletion": "endpoints.completions",
     "RankedDocument": "endpoints.embeddings",
     "ContentPart": "http.images",
     "ModelDetails": "endpoints.info",
     "inspect": "store.inspection",
-    "AsyncTextStream": "models.text_streams",
-    "TextStream": "models.text_streams",
+    "AsyncTextStream": "models._async.text_streams",
+    "TextStream": "models._sync.text_streams",
     "running": "process.registry",
     "stop_all": "process.registry",
 }

@@ -60,8 +60,14 @@ class GenerationOptions(TypedDict, total=False):
     extra_body: Mapping[str, Any] | None
 
 
-class ActOptions(GenerationOptions, total=False):
-    """The options of ``act()``: those of every request, and how tools are called."""
+class ParseOptions(GenerationOptions, total=False):
+    """The options of ``parse()``: those of every request, and ``images``."""
+
+    images: Sequence[ImageInput] | None
+
+
+class ActOptions(ParseOptions, total=False):
+    """The options of ``act()``: those of ``parse()``, and how tools are called."""
 
     tool_choice: ToolChoice | None
     parallel_tool_calls: bool | None
@@ -71,14 +77,13 @@ class ChatOptions(ActOptions, total=False):
     """The options of ``chat()``, ``complete()`` and ``stream()``: all of them.
 
     ``tools`` (functions, pydantic classes or schema dicts),
-    ``response_format`` (a JSON schema dict or a pydantic class) and
-    ``images`` (paths, bytes, PIL images or URLs, joined to the user's
-    message) come on top of ``ActOptions``.
+    and ``response_format`` (a JSON schema dict or a pydantic class) come
+    on top of ``ActOptions``, whose ``images`` (paths, bytes, PIL images or
+    URLs) are joined to the user's message.
     """
 
     tools: Sequence[ToolLike] | None
     response_format: Mapping[str, Any] | type[Any] | None
-    images: Sequence[ImageInput] | None
 
 
 def _number(name: str, value: object, low: float, high: float = math.inf) -> float:

@@ -47,7 +47,7 @@ def test_two_models_one_server(podman_bed: Bed, two_models: list[str]) -> None:
         models=two_models, models_max=1, base_image=podman_bed.image, max_tokens=8
     )
     with router:
-        server = router._server
+        server = router._core._server
         assert server is not None and server.name is not None
         name, port = server.name, router.port
         assert podman_bed.containers(name) == [name]
@@ -78,7 +78,7 @@ async def test_async_router(podman_bed: Bed, two_models: list[str]) -> None:
         models=two_models, models_max=2, base_image=podman_bed.image, max_tokens=4
     )
     async with router:
-        server = router._server
+        server = router._core._server
         assert server is not None and server.name is not None
         name = server.name
         await router.load(first)
@@ -99,7 +99,7 @@ def test_router_container_goes_with_its_program(
         "from ramalama_sdk import RamalamaRouter\n"
         f"router = RamalamaRouter(models={two_models!r}, base_image={podman_bed.image!r})\n"
         "router.serve()\n"
-        "print(router._server.name, router.port, flush=True)\n"
+        "print(router._core._server.name, router.port, flush=True)\n"
         "time.sleep(120)\n"
     )
     child = run_python(code, stdin=subprocess.PIPE)

@@ -1,20 +1,20 @@
-"""The asyncio shell of embeddings, rerank, tokens, details, text completion.
+"""The shell of embeddings, rerank, tokens, details, text completion.
 
-``AsyncRamalamaModel`` inherits these methods; each builds its request with a pure
-module and waits for the answer through ``_call``; nothing blocks the event loop.
+The model class inherits these methods; each builds its request with a pure
+module (``endpoints/``) and waits for the answer through ``_call``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ...endpoints import completions, embeddings, info, tokens
 from ...endpoints.embeddings import RankedDocument
 from ...endpoints.info import ModelDetails
-from ...errors import APIError, RamalamaError
-from ..feature_core import FeatureCore, check_flags, embed_result, optional_props
-from ..text_streams import AsyncTextStream
+from ..feature_core import check_flags, embed_result
+from .client import AsyncClient
+from .text_streams import AsyncTextStream
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -22,17 +22,11 @@ if TYPE_CHECKING:
     from ...chat_options import GenerationOptions
 
 
-class AsyncFeatures(FeatureCore):
-    """More than chat, for ``AsyncRamalamaModel``."""
-
-    async def _call(
-        self, method: str, path: str, body: bytes | None, *, root: bool = False
-    ) -> bytes:
-        """Send one request and return the body of its 200 answer."""
-        raise NotImplementedError
+class AsyncFeatures(AsyncClient):
+    """More than chat, for the model class."""
 
     def _open_text_stream(self, body: bytes) -> AsyncTextStream:
-        raise NotImplementedError
+        return AsyncTextStream(*self._stream_io(completions.COMPLETIONS_PATH, body, chat=False))
 
     # -- what the model is -------------------------------------------------
 
@@ -46,26 +40,6 @@ class AsyncFeatures(FeatureCore):
         """
         models = await self._call("GET", info.MODELS_PATH, None)
         return self._details(models, await self._props())
-
-    async def _props(self) -> bytes | None:
-        if self._known_runtime() not in (None, "llama.cpp"):
-            return None
-        try:
-            return await self._call("GET", info.PROPS_PATH, None, root=True)
-        except APIError as exc:
-            if optional_props(exc):
-                return None
-            raise
-
-    async def _check_template(self) -> None:
-        """Warn (NoChatTemplateWarning) when the model has no chat template."""
-        if self._template_unknown():
-            try:
-                props = await self._props()
-            except RamalamaError:  # best effort: the call itself reports a failure
-                props = None
-            self._learn_template(props)
-        self._warn_without_template()
 
     # -- tokens ------------------------------------------------------------
 
@@ -173,15 +147,27 @@ class AsyncFeatures(FeatureCore):
         Options as for ``chat()``: temperature, max_tokens, top_p, seed, stop.
         A text that may be long comes as a stream, as ``chat()``'s replies do.
         """
+        return await self._complete_text(prompt, options)
+
+    async def _complete_text(
+        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+    ) -> completions.TextCompletion:
+        """complete_text(); ``target``: the model a router serves."""
         if self._reply_streamed(options):
-            stream = self.stream_text(prompt, **options)
+            stream = self._stream_text(prompt, options, target)
             await stream._read_all()
             return stream.result()
-        body = completions.completion_body(self.options.model, prompt, options)
+        body = completions.completion_body(self._target(target), prompt, options)
         answer = await self._call("POST", completions.COMPLETIONS_PATH, body)
         return completions.parse_text_completion(answer)
 
     def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> AsyncTextStream:
-        """``complete_text()``, streamed: ``async for`` the text, then ``result()``."""
-        body = completions.completion_body(self.options.model, prompt, options, stream=True)
+        """``complete_text()``, streamed: iterate for text, then ``result()``."""
+        return self._stream_text(prompt, options)
+
+    def _stream_text(
+        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+    ) -> AsyncTextStream:
+        name = self._target(target)
+        body = completions.completion_body(name, prompt, options, stream=True)
         return self._open_text_stream(body)

@@ -1,20 +1,22 @@
-"""The blocking shell of embeddings, rerank, tokens, details, text completion.
+# Generated from ramalama_sdk/models/_async/features.py by scripts/make_sync.py: do not edit.
+# Change the async source, then run `make unasync`.
+"""The shell of embeddings, rerank, tokens, details, text completion.
 
-``RamalamaModel`` inherits these methods; each builds its request with a pure
-module and waits for the answer through ``_call``.
+The model class inherits these methods; each builds its request with a pure
+module (``endpoints/``) and waits for the answer through ``_call``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ...endpoints import completions, embeddings, info, tokens
 from ...endpoints.embeddings import RankedDocument
 from ...endpoints.info import ModelDetails
-from ...errors import APIError, RamalamaError
-from ..feature_core import FeatureCore, check_flags, embed_result, optional_props
-from ..text_streams import TextStream
+from ..feature_core import check_flags, embed_result
+from .client import SyncClient
+from .text_streams import TextStream
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -22,15 +24,11 @@ if TYPE_CHECKING:
     from ...chat_options import GenerationOptions
 
 
-class SyncFeatures(FeatureCore):
-    """More than chat, for ``RamalamaModel``."""
-
-    def _call(self, method: str, path: str, body: bytes | None, *, root: bool = False) -> bytes:
-        """Send one request and return the body of its 200 answer."""
-        raise NotImplementedError
+class SyncFeatures(SyncClient):
+    """More than chat, for the model class."""
 
     def _open_text_stream(self, body: bytes) -> TextStream:
-        raise NotImplementedError
+        return TextStream(*self._stream_io(completions.COMPLETIONS_PATH, body, chat=False))
 
     # -- what the model is -------------------------------------------------
 
@@ -44,26 +42,6 @@ class SyncFeatures(FeatureCore):
         """
         models = self._call("GET", info.MODELS_PATH, None)
         return self._details(models, self._props())
-
-    def _props(self) -> bytes | None:
-        if self._known_runtime() not in (None, "llama.cpp"):
-            return None
-        try:
-            return self._call("GET", info.PROPS_PATH, None, root=True)
-        except APIError as exc:
-            if optional_props(exc):
-                return None
-            raise
-
-    def _check_template(self) -> None:
-        """Warn (NoChatTemplateWarning) when the model has no chat template."""
-        if self._template_unknown():
-            try:
-                props = self._props()
-            except RamalamaError:  # best effort: the call itself reports a failure
-                props = None
-            self._learn_template(props)
-        self._warn_without_template()
 
     # -- tokens ------------------------------------------------------------
 
@@ -171,15 +149,27 @@ class SyncFeatures(FeatureCore):
         Options as for ``chat()``: temperature, max_tokens, top_p, seed, stop.
         A text that may be long comes as a stream, as ``chat()``'s replies do.
         """
+        return self._complete_text(prompt, options)
+
+    def _complete_text(
+        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+    ) -> completions.TextCompletion:
+        """complete_text(); ``target``: the model a router serves."""
         if self._reply_streamed(options):
-            stream = self.stream_text(prompt, **options)
+            stream = self._stream_text(prompt, options, target)
             stream._read_all()
             return stream.result()
-        body = completions.completion_body(self.options.model, prompt, options)
+        body = completions.completion_body(self._target(target), prompt, options)
         answer = self._call("POST", completions.COMPLETIONS_PATH, body)
         return completions.parse_text_completion(answer)
 
     def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> TextStream:
         """``complete_text()``, streamed: iterate for text, then ``result()``."""
-        body = completions.completion_body(self.options.model, prompt, options, stream=True)
+        return self._stream_text(prompt, options)
+
+    def _stream_text(
+        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+    ) -> TextStream:
+        name = self._target(target)
+        body = completions.completion_body(name, prompt, options, stream=True)
         return self._open_text_stream(body)
