@@ -38,6 +38,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check ramalama_sdk tests examples bench scripts
 	$(VENV)/bin/ruff format --check ramalama_sdk tests examples bench scripts
 	$(PY) scripts/make_sync.py --check
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 
 # The benchmarks (bench/README.md): not part of `make test`. The published
