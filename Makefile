@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR := $(CURDIR)/.demo
 
-.PHONY: install llama-server demo test lint bench clean
+.PHONY: install llama-server demo test lint unasync bench clean
 
 install: $(STAMP) llama-server
 
@@ -30,9 +30,15 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "error: no tests were collected" >&2; exit 1; fi; \
 	exit $$rc
 
+# The blocking shells, written from the async ones (scripts/make_sync.py).
+unasync: $(STAMP)
+	$(PY) scripts/make_sync.py
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check ramalama_sdk tests examples bench
-	$(VENV)/bin/ruff format --check ramalama_sdk tests examples bench
+	$(VENV)/bin/ruff check ramalama_sdk tests examples bench scripts
+	$(VENV)/bin/ruff format --check ramalama_sdk tests examples bench scripts
+	$(PY) scripts/make_sync.py --check
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 
 # The benchmarks (bench/README.md): not part of `make test`. The published

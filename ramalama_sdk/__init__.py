@@ -45,9 +45,7 @@ if TYPE_CHECKING:
     from .agents.agent import ActResult, ToolRun
     from .agents.parsing import ParseAttempt
     from .agents.tools import Tool, ToolArgumentsError, tool_from
-    from .async_model import AsyncRamalamaModel
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
-    from .conversation import AsyncConversation, Conversation
     from .deploy import LocalModelWarning
     from .endpoints.completions import TextCompletion
     from .endpoints.embeddings import RankedDocument
@@ -55,14 +53,20 @@ if TYPE_CHECKING:
     from .http.images import ContentPart
     from .http.replies import ThinkingCutOffWarning
     from .http.streaming import StreamEvent
+    from .models._async.conversation import AsyncConversation
+    from .models._async.model import AsyncRamalamaModel
+    from .models._async.router import AsyncRamalamaRouter
+    from .models._async.streams import AsyncChatStream
+    from .models._async.text_streams import AsyncTextStream
+    from .models._sync.conversation import Conversation
+    from .models._sync.model import RamalamaModel
+    from .models._sync.router import RamalamaRouter
+    from .models._sync.streams import ChatStream
+    from .models._sync.text_streams import TextStream
     from .process.registry import running, stop_all
-    from .router_models import AsyncRamalamaRouter, RamalamaRouter
     from .store.inspection import inspect
     from .store.management import ModelInfo, list_models, remove
     from .store.progress import ProgressCallback
-    from .streams import AsyncChatStream, ChatStream
-    from .sync_model import RamalamaModel
-    from .text_streams import AsyncTextStream, TextStream
 
 # Imported on first use: requests, aiohttp, asyncio and psutil together cost
 # more than 100 ms, which a program that only imports the package (a CLI's
@@ -79,26 +83,26 @@ _LAZY = {
     "Tool": "agents.tools",
     "ToolArgumentsError": "agents.tools",
     "tool_from": "agents.tools",
-    "AsyncRamalamaModel": "async_model",
-    "AsyncConversation": "conversation",
-    "Conversation": "conversation",
+    "AsyncRamalamaModel": "models._async.model",
+    "AsyncConversation": "models._async.conversation",
+    "Conversation": "models._sync.conversation",
     "LocalModelWarning": "deploy",
     "ModelInfo": "store.management",
     "list_models": "store.management",
     "remove": "store.management",
     "ProgressCallback": "store.progress",
-    "AsyncRamalamaRouter": "router_models",
-    "RamalamaRouter": "router_models",
-    "AsyncChatStream": "streams",
-    "ChatStream": "streams",
-    "RamalamaModel": "sync_model",
+    "AsyncRamalamaRouter": "models._async.router",
+    "RamalamaRouter": "models._sync.router",
+    "AsyncChatStream": "models._async.streams",
+    "ChatStream": "models._sync.streams",
+    "RamalamaModel": "models._sync.model",
     "TextCompletion": "endpoints.completions",
     "RankedDocument": "endpoints.embeddings",
     "ContentPart": "http.images",
     "ModelDetails": "endpoints.info",
     "inspect": "store.inspection",
-    "AsyncTextStream": "text_streams",
-    "TextStream": "text_streams",
+    "AsyncTextStream": "models._async.text_streams",
+    "TextStream": "models._sync.text_streams",
     "running": "process.registry",
     "stop_all": "process.registry",
 }

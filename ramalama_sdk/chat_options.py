@@ -60,8 +60,14 @@ class GenerationOptions(TypedDict, total=False):
     extra_body: Mapping[str, Any] | None
 
 
-class ActOptions(GenerationOptions, total=False):
-    """The options of ``act()``: those of every request, and how tools are called."""
+class ParseOptions(GenerationOptions, total=False):
+    """The options of ``parse()``: those of every request, and ``images``."""
+
+    images: Sequence[ImageInput] | None
+
+
+class ActOptions(ParseOptions, total=False):
+    """The options of ``act()``: those of ``parse()``, and how tools are called."""
 
     tool_choice: ToolChoice | None
     parallel_tool_calls: bool | None
@@ -71,14 +77,13 @@ class ChatOptions(ActOptions, total=False):
     """The options of ``chat()``, ``complete()`` and ``stream()``: all of them.
 
     ``tools`` (functions, pydantic classes or schema dicts),
-    ``response_format`` (a JSON schema dict or a pydantic class) and
-    ``images`` (paths, bytes, PIL images or URLs, joined to the user's
-    message) come on top of ``ActOptions``.
+    and ``response_format`` (a JSON schema dict or a pydantic class) come
+    on top of ``ActOptions``, whose ``images`` (paths, bytes, PIL images or
+    URLs) are joined to the user's message.
     """
 
     tools: Sequence[ToolLike] | None
     response_format: Mapping[str, Any] | type[Any] | None
-    images: Sequence[ImageInput] | None
 
 
 def _number(name: str, value: object, low: float, high: float = math.inf) -> float:
@@ -129,6 +134,28 @@ def _json_object(name: str, value: object) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must hold JSON values only: {exc}") from None
     return dict(value)
+
+
+# How a reply is received (streamed or in one piece) is the SDK's choice, made
+# from max_tokens (see models/core.py): extra_body must not undo it.
+SDK_KEYS = ("stream", "stream_options")
+
+
+def _extra_body(name: str, value: object) -> dict[str, Any]:
+    """``extra_body``: any JSON object but the keys the SDK sets itself.
+
+    >>> _extra_body("extra_body", {"stream": False})
+    Traceback (most recent call last):
+    ...
+    ValueError: extra_body cannot set 'stream': the SDK chooses how a reply comes (stream() streams)
+    """
+    checked = _json_object(name, value)
+    for key in SDK_KEYS:
+        if key in checked:
+            raise ValueError(
+                f"{name} cannot set {key!r}: the SDK chooses how a reply comes (stream() streams)"
+            )
+    return checked
 
 
 def _word(name: str, value: object) -> str:
@@ -196,7 +223,7 @@ CHECKS: dict[str, Callable[[str, object], object]] = {
     "reasoning_effort": _word,
     "chat_template_kwargs": _json_object,
     "cache_prompt": _flag,
-    "extra_body": _json_object,
+    "extra_body": _extra_body,
 }
 
 

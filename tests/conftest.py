@@ -180,7 +180,8 @@ def run_python(code: str, **kwargs: object) -> subprocess.Popen[str]:
 
 def in_flight(model: object) -> bool:
     """Whether one of the served model's pooled connections carries a request."""
-    connections = model._connections  # type: ignore[attr-defined]
+    transport = model._transport  # type: ignore[attr-defined]
+    connections = transport._pool if transport is not None else None
     return bool(connections is not None and connections._busy)
 
 

@@ -46,6 +46,8 @@ def test_served_chats_over_the_pool_are_answered(model_uri: str) -> None:
         replies = [model.chat("Hello", seed=seed)["content"] for seed in (1, 1, 2)]
         assert replies[0] == replies[1]  # the same request, read whole by the server
         # Kept-alive connections carry one request after the other, any route.
-        assert model._connections is not None and model._connections._idle
-        tokens = json.loads(model._post("/tokenize", b'{"content": "Hello"}', root=True))
+        assert model._transport is not None
+        pool = model._transport._pool
+        assert pool is not None and pool._idle
+        tokens = json.loads(model._call("POST", "/tokenize", b'{"content": "Hello"}', root=True))
         assert tokens["tokens"] == model.tokenize("Hello")

@@ -91,6 +91,19 @@ def test_bad_parse_arguments_fail_before_sending(model: RamalamaModel) -> None:
         model.parse("x", City, response_format=City)  # type: ignore[call-arg]
 
 
+def test_the_schema_keeps_its_old_keyword_with_a_warning(model: RamalamaModel) -> None:
+    """Programs written for parse(prompt, model=City) keep working; the
+    keyword ``model`` is now the served model's name (as on a router)."""
+    with pytest.warns(DeprecationWarning, match="schema"):
+        city: City = model.parse("Name a large city.", model=City, max_tokens=200, seed=1)  # type: ignore[call-arg]
+    assert isinstance(city, City)
+    assert isinstance(model.parse("Name a large city.", schema=City, max_tokens=200, seed=1), City)
+    with pytest.raises(TypeError, match="both"):
+        model.parse("x", City, model=City)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="needs a pydantic class"):
+        model.parse("x")
+
+
 async def test_async_parse(amodel: AsyncRamalamaModel) -> None:
     city = await amodel.parse(
         [{"role": "user", "content": "A city?"}], City, max_tokens=200, seed=2

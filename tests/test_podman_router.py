@@ -6,14 +6,17 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from conftest import port_is_listening, run_python, server_processes
 from podman_bed import Bed
-from ramalama_sdk import AsyncRamalamaRouter, RamalamaRouter
+from ramalama_sdk import ActOptions, AsyncRamalamaRouter, MaxRoundsError, RamalamaRouter
 from ramalama_sdk.testing import tiny_model
 
 pytestmark = pytest.mark.container
+# A forced tool call, with short arguments.
+FORCED: ActOptions = {"tool_choice": "required", "max_tokens": 300, "seed": 7}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +50,7 @@ def test_two_models_one_server(podman_bed: Bed, two_models: list[str]) -> None:
         models=two_models, models_max=1, base_image=podman_bed.image, max_tokens=8
     )
     with router:
-        server = router._server
+        server = router._core._server
         assert server is not None and server.name is not None
         name, port = server.name, router.port
         assert podman_bed.containers(name) == [name]
@@ -72,13 +75,89 @@ def test_two_models_one_server(podman_bed: Bed, two_models: list[str]) -> None:
     assert server_processes() == []
 
 
+class City(pydantic.BaseModel):
+    name: str
+    population: int
+
+
+@pytest.fixture(scope="module")
+def tool_models(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    folder = tmp_path_factory.mktemp("router-tools")
+    return [
+        tiny_model(folder / "first.gguf", seed=1, tools=True).as_uri(),
+        tiny_model(folder / "second.gguf", seed=2, tools=True).as_uri(),
+    ]
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def _ran(ended: MaxRoundsError) -> bool:
+    """Whether act() ran each tool call of the model, with its arguments."""
+    runs = ended.tool_runs
+    return bool(runs) and all(
+        run.error is None and run.result == run.call.arguments["a"] + run.call.arguments["b"]
+        for run in runs
+    )
+
+
+def test_a_router_offers_what_works_behind_it(podman_bed: Bed, tool_models: list[str]) -> None:
+    """A service that sends each user to one of several models: every call it
+    makes names the model the same way, and each reaches that model."""
+    first, second = tool_models
+    with RamalamaRouter(models=tool_models, models_max=2, base_image=podman_bed.image) as router:
+        # One round: the tool call is forced, and the tiny model's later
+        # rounds would only fill the context.
+        with pytest.raises(MaxRoundsError) as ended:
+            router.act("Add 2 and 3", [add], model=first, max_rounds=1, **FORCED)
+        assert _ran(ended.value)
+        assert router.loaded() == [first]
+        city = router.parse("Name a large city.", City, model=second, max_tokens=200, seed=1)
+        assert isinstance(city, City)
+        assert router.loaded() == [first, second]
+        text = router.complete_text("Once upon a time", model=first, max_tokens=4)
+        assert text.usage.completion_tokens > 0
+        assert isinstance("".join(router.stream_text("Once", model=second, max_tokens=4)), str)
+        chat = router.conversation(system="Be brief.", model=second)
+        chat.say("Hi", max_tokens=4)
+        with pytest.raises(MaxRoundsError) as ended:
+            chat.act("Add 1 and 1", [add], max_rounds=1, **FORCED)
+        assert _ran(ended.value)
+        assert [m["role"] for m in chat.history] == ["system", "user", "assistant"]
+        with pytest.raises(TypeError, match="model"):
+            router.act("Add", [add])  # type: ignore[call-arg]
+        with pytest.raises(ValueError, match="not one of this router's models"):
+            router.conversation(model="file:///elsewhere.gguf")
+    # What a router cannot route, it does not offer.
+    for missing in ("embed", "rerank", "tokenize", "count_tokens", "info", "connect"):
+        assert not hasattr(router, missing), missing
+
+
+async def test_async_router_offers_the_same(podman_bed: Bed, tool_models: list[str]) -> None:
+    first, second = tool_models
+    router = AsyncRamalamaRouter(models=tool_models, models_max=2, base_image=podman_bed.image)
+    async with router:
+        with pytest.raises(MaxRoundsError) as ended:
+            await router.act("Add", [add], model=second, max_rounds=1, **FORCED)
+        assert _ran(ended.value)
+        city = await router.parse("A city?", City, model=first, max_tokens=200, seed=2)
+        assert isinstance(city, City)
+        assert (await router.complete_text("Once", model=first, max_tokens=4)).text is not None
+        chat = router.conversation(model=first)
+        await chat.say("Hi", max_tokens=4)
+        assert len(chat.history) == 2
+        assert await router.loaded() == [first, second]
+
+
 async def test_async_router(podman_bed: Bed, two_models: list[str]) -> None:
     first, second = two_models
     router = AsyncRamalamaRouter(
         models=two_models, models_max=2, base_image=podman_bed.image, max_tokens=4
     )
     async with router:
-        server = router._server
+        server = router._core._server
         assert server is not None and server.name is not None
         name = server.name
         await router.load(first)
@@ -99,7 +178,7 @@ def test_router_container_goes_with_its_program(
         "from ramalama_sdk import RamalamaRouter\n"
         f"router = RamalamaRouter(models={two_models!r}, base_image={podman_bed.image!r})\n"
         "router.serve()\n"
-        "print(router._server.name, router.port, flush=True)\n"
+        "print(router._core._server.name, router.port, flush=True)\n"
         "time.sleep(120)\n"
     )
     child = run_python(code, stdin=subprocess.PIPE)

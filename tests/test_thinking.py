@@ -23,7 +23,7 @@ from ramalama_sdk import (
     StreamEvent,
     ThinkingCutOffWarning,
 )
-from ramalama_sdk.base import SHORT_REPLY_TOKENS
+from ramalama_sdk.models.core import SHORT_REPLY_TOKENS
 from ramalama_sdk.testing import tiny_model
 
 USER: list[ChatMessage] = [{"role": "user", "content": "Why is the sky blue?"}]

@@ -1,20 +1,20 @@
 """``act()``: ask the model, run the tools it calls, send the results back.
 
 The loop is a generator of pure decisions: it yields an ``Ask`` (send these
-messages) or a ``RunTools`` (run these calls) and receives the answer. The
-sync model drives it with blocking calls, the async model with awaits (tool
-calls of one turn run concurrently there), so both loops are this one.
+messages), a ``RunTools`` (run these calls) or a ``Notify`` (tell the
+``on_message`` callback) and receives the answer. One driver performs the
+steps (``models/_async/acting.py``, with its generated blocking twin): with
+awaits, the tool calls of one turn run concurrently; blocking, in turn.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MaxRoundsError
+from ..http.images import with_images
 from ..http.protocol import check_history, check_message, check_options
 from ..types import ChatMessage, Completion, ToolCall
 from .tools import Tool, ToolArgumentsError, tool_result_text, tools_from
@@ -91,6 +91,17 @@ class RunTools:
     calls: list[Prepared]
 
 
+@dataclass(frozen=True)
+class Notify:
+    """Step: give ``message`` to ``callback`` (awaited if it is a coroutine)."""
+
+    callback: MessageCallback
+    message: ChatMessage
+
+
+ActStep = Ask | RunTools | Notify
+
+
 def prepare_act(
     prompt: str | Sequence[ChatMessage],
     history: Sequence[ChatMessage] | None,
@@ -98,8 +109,9 @@ def prepare_act(
     max_rounds: int,
     on_message: MessageCallback | None,
     options: Mapping[str, Any],
-) -> tuple[list[ChatMessage], dict[str, Tool]]:
-    """Check everything before anything runs: messages, tools, options."""
+) -> tuple[list[ChatMessage], dict[str, Tool], dict[str, Any]]:
+    """Check everything before anything runs: messages, tools, options; the
+    messages (``images`` joined to the last), the tools, the options left."""
     if isinstance(prompt, str):
         messages = check_history(history)
         messages.append(ChatMessage(role="user", content=check_message(prompt)))
@@ -109,6 +121,7 @@ def prepare_act(
         messages = check_history(prompt)
         if not messages:
             raise ValueError("messages must hold at least one message")
+    messages, options = with_images(messages, options)
     toolset = tools_from(tools)
     if not toolset:
         raise ValueError("act() needs at least one tool")
@@ -125,7 +138,7 @@ def prepare_act(
     if "tools" in options:
         raise TypeError("act() takes its tools as its second argument, not as tools=")
     check_options({**options, "tools": toolset})  # every option, before the first request
-    return messages, {tool.name: tool for tool in toolset}
+    return messages, {tool.name: tool for tool in toolset}, options
 
 
 def start(
@@ -136,15 +149,15 @@ def start(
     on_message: MessageCallback | None,
     raise_tool_errors: bool,
     options: Mapping[str, Any],
-) -> Generator[Ask | RunTools, object, ActResult]:
+) -> Generator[ActStep, object, ActResult]:
     """The checked loop of one ``act()`` call, ready for a driver."""
     if not isinstance(raise_tool_errors, bool):
         raise TypeError("raise_tool_errors must be True or False")
-    messages, toolset = prepare_act(prompt, history, tools, max_rounds, on_message, options)
+    messages, toolset, rest = prepare_act(prompt, history, tools, max_rounds, on_message, options)
     return act_steps(
         messages,
         toolset,
-        options,
+        rest,
         max_rounds=max_rounds,
         on_message=on_message,
         raise_tool_errors=raise_tool_errors,
@@ -159,7 +172,7 @@ def act_steps(
     max_rounds: int,
     on_message: MessageCallback | None,
     raise_tool_errors: bool,
-) -> Generator[Ask | RunTools, object, ActResult]:
+) -> Generator[ActStep, object, ActResult]:
     """The loop, as steps for a driver to perform."""
     transcript = list(messages)
     runs: list[ToolRun] = []
@@ -172,7 +185,7 @@ def act_steps(
     for round_number in range(1, max_rounds + 1):
         answer = yield Ask(list(transcript), first if round_number == 1 else later)
         assert isinstance(answer, Completion)
-        _append(transcript, answer.message, on_message)
+        yield from _append(transcript, answer.message, on_message)
         if not answer.tool_calls:
             return ActResult(answer, transcript, runs, round_number)
         prepared = [_prepare(call, tools) for call in answer.tool_calls]
@@ -184,7 +197,7 @@ def act_steps(
             reply = ChatMessage(
                 role="tool", content=run.content, tool_call_id=run.call.id, name=run.call.name
             )
-            _append(transcript, reply, on_message)
+            yield from _append(transcript, reply, on_message)
     raise MaxRoundsError(
         f"the model still called tools after max_rounds={max_rounds} rounds; the "
         "transcript so far is in .messages",
@@ -193,10 +206,12 @@ def act_steps(
     )
 
 
-def _append(transcript: list[ChatMessage], message: ChatMessage, on_message: object) -> None:
+def _append(
+    transcript: list[ChatMessage], message: ChatMessage, on_message: MessageCallback | None
+) -> Generator[Notify, object, None]:
     transcript.append(message)
-    if callable(on_message):
-        on_message(message)
+    if on_message is not None:
+        yield Notify(on_message, message)
 
 
 def _prepare(call: ToolCall, tools: Mapping[str, Tool]) -> Prepared:
@@ -222,77 +237,3 @@ def _settle(ready: Prepared, outcome: Outcome, raise_tool_errors: bool) -> ToolR
         reason = f"{type(outcome.exception).__name__}: {outcome.exception}"
         return ToolRun(ready.call, f"Error: {reason}", error=reason)
     return ToolRun(ready.call, tool_result_text(outcome.value), outcome.value)
-
-
-# -- drivers ---------------------------------------------------------------------
-
-
-def run_one(ready: Prepared) -> Outcome:
-    """Run one prepared call in this thread (a coroutine function is run to its end)."""
-    if ready.error is not None or ready.tool is None or ready.tool.function is None:
-        return Outcome()
-    try:
-        value = ready.tool.function(*ready.args, **ready.kwargs)
-        if inspect.isawaitable(value):
-            value = asyncio.run(_awaited(value))
-        return Outcome(value)
-    except Exception as exc:  # sent back to the model, or re-raised by _settle
-        return Outcome(exception=exc)
-
-
-async def _awaited(value: Awaitable[Any]) -> Any:
-    return await value
-
-
-async def run_one_async(ready: Prepared) -> Outcome:
-    """Run one prepared call without blocking the loop: a coroutine function
-    is awaited, a plain function runs in a worker thread."""
-    if ready.error is not None or ready.tool is None or ready.tool.function is None:
-        return Outcome()
-    function = ready.tool.function
-    try:
-        if inspect.iscoroutinefunction(function):
-            value = await function(*ready.args, **ready.kwargs)
-        else:
-            value = await asyncio.to_thread(function, *ready.args, **ready.kwargs)
-            if inspect.isawaitable(value):
-                value = await value
-        return Outcome(value)
-    except Exception as exc:
-        return Outcome(exception=exc)
-
-
-def drive(
-    steps: Generator[Ask | RunTools, object, ActResult],
-    complete: Callable[[list[ChatMessage], dict[str, Any]], Completion],
-) -> ActResult:
-    """Run the loop with blocking calls; tool calls run one after the other."""
-    answer: object = None
-    try:
-        while True:
-            step = steps.send(answer)
-            if isinstance(step, Ask):
-                answer = complete(step.messages, step.options)
-            else:
-                answer = [run_one(ready) for ready in step.calls]
-    except StopIteration as done:
-        result: ActResult = done.value
-        return result
-
-
-async def drive_async(
-    steps: Generator[Ask | RunTools, object, ActResult],
-    complete: Callable[[list[ChatMessage], dict[str, Any]], Awaitable[Completion]],
-) -> ActResult:
-    """Run the loop with awaits; the tool calls of one turn run concurrently."""
-    answer: object = None
-    try:
-        while True:
-            step = steps.send(answer)
-            if isinstance(step, Ask):
-                answer = await complete(step.messages, step.options)
-            else:
-                answer = list(await asyncio.gather(*(run_one_async(r) for r in step.calls)))
-    except StopIteration as done:
-        result: ActResult = done.value
-        return result

@@ -9,11 +9,13 @@ validation error, up to N more times. Pure: a driver performs the requests.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+import warnings
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ParseError, ReplyCutOffError
+from ..http.images import with_images
 from ..http.protocol import check_history, check_message, check_options
 from ..types import ChatMessage, Completion
 from .tools import readable_error
@@ -40,14 +42,41 @@ class ParseAsk:
     options: dict[str, Any]
 
 
+def schema_argument(
+    schema: type[M] | None, options: Mapping[str, Any]
+) -> tuple[type[M], dict[str, Any]]:
+    """``parse()``'s pydantic class, given as ``schema`` (or, as before, as
+    ``model=``, which now warns), and the options left.
+
+    ``model=`` names the served model wherever else it is a keyword (a
+    router's ``chat(model=...)``), so the class has a name of its own.
+    """
+    rest = dict(options)
+    if "model" in rest:
+        old = rest.pop("model")
+        if schema is not None:
+            raise TypeError("parse() got both schema and model=: give the class as schema")
+        warnings.warn(
+            "parse(model=...) is deprecated: give the pydantic class as schema= "
+            "(or as the second argument)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        schema = old
+    if schema is None:
+        raise TypeError("parse() needs a pydantic class, e.g. parse('Name a city.', City)")
+    return schema, rest
+
+
 def prepare_parse(
     prompt: str | Sequence[ChatMessage],
     history: Sequence[ChatMessage] | None,
     model: type[M],
     retries: int,
     options: Mapping[str, Any],
-) -> list[ChatMessage]:
-    """Check everything before anything is sent; the messages of the first ask."""
+) -> tuple[list[ChatMessage], dict[str, Any]]:
+    """Check everything before anything is sent; the messages of the first ask
+    (``images`` joined to the last one) and the options left."""
     if not (isinstance(model, type) and callable(getattr(model, "model_validate_json", None))):
         raise TypeError(f"parse() needs a pydantic model class, not {model!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -55,17 +84,18 @@ def prepare_parse(
     for name in ("response_format", "tools", "tool_choice"):
         if name in options:
             raise TypeError(f"parse() sets its own reply format: {name}= cannot be given")
-    check_options({**options, "response_format": model})
     if isinstance(prompt, str):
         messages = check_history(history)
         messages.append(ChatMessage(role="user", content=check_message(prompt)))
-        return messages
-    if history is not None:
-        raise TypeError("give either a prompt with a history, or a list of messages")
-    messages = check_history(prompt)
-    if not messages:
-        raise ValueError("messages must hold at least one message")
-    return messages
+    else:
+        if history is not None:
+            raise TypeError("give either a prompt with a history, or a list of messages")
+        messages = check_history(prompt)
+        if not messages:
+            raise ValueError("messages must hold at least one message")
+    messages, rest = with_images(messages, options)
+    check_options({**rest, "response_format": model})
+    return messages, rest
 
 
 def parse_steps(
@@ -109,31 +139,3 @@ def parse_steps(
         f"{attempts[-1].error} (each reply and error is in .attempts)",
         attempts=attempts,
     )
-
-
-def drive_parse(
-    steps: Generator[ParseAsk, Completion, M],
-    complete: Callable[[list[ChatMessage], dict[str, Any]], Completion],
-) -> M:
-    """Run the parse steps with blocking calls."""
-    ask = next(steps)
-    while True:
-        try:
-            ask = steps.send(complete(ask.messages, ask.options))
-        except StopIteration as done:
-            result: M = done.value
-            return result
-
-
-async def drive_parse_async(
-    steps: Generator[ParseAsk, Completion, M],
-    complete: Callable[[list[ChatMessage], dict[str, Any]], Awaitable[Completion]],
-) -> M:
-    """Run the parse steps with awaits."""
-    ask = next(steps)
-    while True:
-        try:
-            ask = steps.send(await complete(ask.messages, ask.options))
-        except StopIteration as done:
-            result: M = done.value
-            return result

@@ -23,7 +23,7 @@ import http.client
 import os
 import socket
 import threading
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -44,8 +44,47 @@ class TransportFailure(Exception):
         self.connecting = connecting  # it failed before a connection was made
 
 
+class Canceller:
+    """How a stream that is still waiting for its answer is called off.
+
+    ``close()`` (a "stop" button, from any thread) runs the hook that the
+    transport set while the request was on its way: llama-server then never
+    generates the reply, or stops generating it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
+        self._hook: Callable[[], object] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def on_close(self, hook: Callable[[], object]) -> None:
+        """Run ``hook`` on ``close()``, at once if that has already come."""
+        with self._lock:
+            if not self._closed:
+                self._hook = hook
+                return
+        hook()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            hook, self._hook = self._hook, None
+        if hook is not None:
+            hook()
+
+
 class StreamBody(Protocol):
     """A streamed answer's body as a stream reads it, whatever the transport."""
+
+    status: int
+
+    def read(self) -> bytes:
+        """The whole body (an error's); TransportFailure if the transfer breaks."""
+        ...
 
     def chunks(self) -> Generator[bytes, None, None]:
         """The bytes as they arrive; TransportFailure if the transfer breaks."""
@@ -161,14 +200,22 @@ class ConnectionPool:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def open_stream(
-        self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        cancel: Canceller | None = None,
     ) -> PooledStream:
         """Send a request whose answer is read as it comes, on a connection
-        of its own: llama-server closes a connection after a streamed reply."""
+        of its own: llama-server closes a connection after a streamed reply.
+        ``cancel`` shuts the connection down while the answer is awaited."""
         connection, _ = self._acquire(reuse=False)
         # getresponse() hands a closing connection's socket to the response.
         sock = connection.sock
         assert sock is not None
+        if cancel is not None:
+            cancel.on_close(lambda: shut_down(sock))
         try:
             connection.request(method, self._prefix + path, body, dict(headers))
             response = connection.getresponse()
@@ -248,6 +295,14 @@ class ConnectionPool:
             connection.close()
         self._idle, self._busy = [], set()
         self._pid = os.getpid()
+
+
+def shut_down(sock: socket.socket) -> None:
+    """Wake a thread blocked on ``sock``; the peer sees the connection end."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed
+        pass
 
 
 class PooledStream:

@@ -179,3 +179,14 @@ def attach(message: ChatMessage, images: object) -> ChatMessage:
     parts: list[object] = list(content) if isinstance(content, list) else []
     parts += [ImagePart(type="image_url", image_url=ImageURL(url=u)) for u in check_images(images)]
     return {"role": "user", "content": parts}  # type: ignore[typeddict-item]
+
+
+def with_images(
+    messages: list[ChatMessage], options: Mapping[str, object]
+) -> tuple[list[ChatMessage], dict[str, object]]:
+    """``images`` of a call's options joined to its last message (each file
+    read once, here); the messages and the options left."""
+    pictures, rest = pop_images(options)
+    if pictures is not None:
+        messages[-1] = attach(messages[-1], pictures)
+    return messages, rest

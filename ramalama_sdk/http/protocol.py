@@ -226,6 +226,23 @@ def chat_body(
     return text.encode()
 
 
+def reply_limit(options: Mapping[str, object]) -> object:
+    """The ``max_tokens`` a request will carry, None if it carries none:
+    ``extra_body`` is merged last, so its limit wins.
+
+    >>> reply_limit({"max_tokens": 8, "extra_body": {"max_tokens": 900}})
+    900
+    >>> reply_limit({"extra_body": {"n_predict": 4}})
+    4
+    """
+    extra = options.get("extra_body")
+    if isinstance(extra, Mapping):
+        for key in ("max_tokens", "max_completion_tokens", "n_predict"):
+            if extra.get(key) is not None:
+                return extra[key]
+    return options.get("max_tokens")
+
+
 def parse_chat_reply(body: bytes | str) -> ChatMessage:
     """The assistant's message of a chat completion response.
 

@@ -7,12 +7,13 @@ each with a real model. These two functions find and stop them.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..base import ModelCore
+    from ..models.core import ModelCore
 
 _lock = threading.Lock()
 _serving: weakref.WeakSet[ModelCore] = weakref.WeakSet()
@@ -49,15 +50,14 @@ def stop_all() -> int:
     Blocking, also for AsyncRamalamaModel objects (their servers are stopped
     here; their connections close when they are next used or collected).
     """
-    from ..sync_model import RamalamaModel
-
     with _lock:
         models = list(_serving)
     stopped = 0
     for model in models:
         stopped += model.is_running
-        if isinstance(model, RamalamaModel):
-            model.stop()
+        stop = getattr(model, "stop", None)
+        if callable(stop) and not inspect.iscoroutinefunction(stop):  # a blocking model
+            stop()
         else:
             server = model._release()
             if server is not None:

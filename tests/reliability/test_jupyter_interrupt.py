@@ -29,8 +29,8 @@ from conftest import (
     wait_until,
 )
 from ramalama_sdk import RamalamaModel
-from ramalama_sdk.base import SHORT_REPLY_TOKENS
-from ramalama_sdk.sync_model import _uninterrupted
+from ramalama_sdk.models._sync.io import uninterrupted
+from ramalama_sdk.models.core import SHORT_REPLY_TOKENS
 
 # A reply that fills the slot's context (the tiny model's 2048 tokens: a second
 # or two here), work that an interrupted request must not leave the server
@@ -119,7 +119,7 @@ def test_interrupted_short_chat_leaves_the_model_usable(model_uri: str) -> None:
         assert model.conversation().say("Hi", max_tokens=4)["role"] == "assistant"
 
 
-@pytest.mark.parametrize("call", ["chat", "complete", "stream", "complete_text"])
+@pytest.mark.parametrize("call", ["chat", "complete", "stream", "complete_text", "chat_extra_body"])
 def test_interrupted_long_reply_stops_the_generation(model_uri: str, call: str) -> None:
     """A reply that may be long is received as a stream, by chat(),
     complete() and complete_text() too: the interrupt closes its connection and llama-server
@@ -140,6 +140,8 @@ def test_interrupted_long_reply_stops_the_generation(model_uri: str, call: str) 
                     model.complete([{"role": "user", "content": "Go on"}], max_tokens=3000)
                 elif call == "complete_text":
                     model.complete_text("Once upon a time")  # no max_tokens either
+                elif call == "chat_extra_body":  # the limit the server sees is extra_body's
+                    model.chat("Tell me everything", max_tokens=8, extra_body={"max_tokens": 3000})
                 else:
                     for _ in model.stream("Tell me everything"):
                         pass
@@ -198,7 +200,7 @@ def test_interrupt_during_stop_waits_for_the_whole_stop(interrupts: int) -> None
     helper.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            _uninterrupted(slow_stop)
+            uninterrupted(slow_stop)
         assert finished.is_set()  # the interrupt came only after the whole stop
     finally:
         release.set()

@@ -1,84 +1,60 @@
-"""The blocking shell of embeddings, rerank, tokens, details, text completion.
+"""The shell of embeddings, rerank, tokens, details, text completion.
 
-``RamalamaModel`` inherits these methods; each builds its request with a pure
-module and waits for the answer through ``_call``.
+The model class inherits these methods; each builds its request with a pure
+module (``endpoints/``) and waits for the answer through ``_call``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from .endpoints import completions, embeddings, info, tokens
-from .endpoints.embeddings import RankedDocument
-from .endpoints.info import ModelDetails
-from .errors import APIError, RamalamaError
-from .features import FeatureCore, check_flags, embed_result, optional_props
-from .text_streams import TextStream
+from ...endpoints import completions, embeddings, info, tokens
+from ...endpoints.embeddings import RankedDocument
+from ...endpoints.info import ModelDetails
+from ..feature_core import check_flags, embed_result
+from .client import AsyncClient
+from .text_streams import AsyncTextStream
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .chat_options import GenerationOptions
+    from ...chat_options import GenerationOptions
 
 
-class SyncFeatures(FeatureCore):
-    """More than chat, for ``RamalamaModel``."""
+class AsyncFeatures(AsyncClient):
+    """More than chat, for the model class."""
 
-    def _call(self, method: str, path: str, body: bytes | None, *, root: bool = False) -> bytes:
-        """Send one request and return the body of its 200 answer."""
-        raise NotImplementedError
-
-    def _open_text_stream(self, body: bytes) -> TextStream:
-        raise NotImplementedError
+    def _open_text_stream(self, body: bytes) -> AsyncTextStream:
+        return AsyncTextStream(*self._stream_io(completions.COMPLETIONS_PATH, body, chat=False))
 
     # -- what the model is -------------------------------------------------
 
-    def info(self) -> ModelDetails:
+    async def info(self) -> ModelDetails:
         """What the served model is: the server's real context, training
         context, parameters, size, vision, tool support, chat template,
         slots, runtime and build (None where the server does not say).
 
-            details = model.info()
+            details = await model.info()
             print(details.context_size, details.training_context, details.vision)
         """
-        models = self._call("GET", info.MODELS_PATH, None)
-        return self._details(models, self._props())
-
-    def _props(self) -> bytes | None:
-        if self._known_runtime() not in (None, "llama.cpp"):
-            return None
-        try:
-            return self._call("GET", info.PROPS_PATH, None, root=True)
-        except APIError as exc:
-            if optional_props(exc):
-                return None
-            raise
-
-    def _check_template(self) -> None:
-        """Warn (NoChatTemplateWarning) when the model has no chat template."""
-        if self._template_unknown():
-            try:
-                props = self._props()
-            except RamalamaError:  # best effort: the call itself reports a failure
-                props = None
-            self._learn_template(props)
-        self._warn_without_template()
+        models = await self._call("GET", info.MODELS_PATH, None)
+        return self._details(models, await self._props())
 
     # -- tokens ------------------------------------------------------------
 
-    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+    async def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
         """The model's token ids for ``text`` (with BOS if ``add_special``)."""
         body = tokens.tokenize_body(text, add_special=add_special)
-        return tokens.parse_tokens(self._call("POST", tokens.TOKENIZE_PATH, body, root=True))
+        return tokens.parse_tokens(await self._call("POST", tokens.TOKENIZE_PATH, body, root=True))
 
-    def detokenize(self, token_ids: Sequence[int]) -> str:
+    async def detokenize(self, token_ids: Sequence[int]) -> str:
         """The text of a list of token ids."""
         body = tokens.detokenize_body(token_ids)
-        answer = self._call("POST", tokens.DETOKENIZE_PATH, body, root=True)
+        answer = await self._call("POST", tokens.DETOKENIZE_PATH, body, root=True)
         return tokens.parse_detokenized(answer)
 
-    def count_tokens(self, text_or_messages: str | Sequence[Any]) -> int:
+    async def count_tokens(self, text_or_messages: str | Sequence[Any]) -> int:
         """How many tokens of the context a prompt takes, as the server counts.
 
         A str is counted as a ``complete_text()`` prompt; a list of messages
@@ -88,16 +64,16 @@ class SyncFeatures(FeatureCore):
         if tokens.is_messages(text_or_messages):
             body = tokens.template_body(text_or_messages)
             prompt = tokens.parse_prompt(
-                self._call("POST", tokens.APPLY_TEMPLATE_PATH, body, root=True)
+                await self._call("POST", tokens.APPLY_TEMPLATE_PATH, body, root=True)
             )
         else:
             prompt = tokens.check_text(text_or_messages, "text_or_messages")
-        return len(self.tokenize(prompt, add_special=True))
+        return len(await self.tokenize(prompt, add_special=True))
 
     # -- embeddings and rerank --------------------------------------------
 
     @overload
-    def embed(
+    async def embed(
         self,
         texts: str | Sequence[str],
         *,
@@ -107,7 +83,7 @@ class SyncFeatures(FeatureCore):
     ) -> list[list[float]]: ...
 
     @overload
-    def embed(
+    async def embed(
         self,
         texts: str | Sequence[str],
         *,
@@ -116,7 +92,7 @@ class SyncFeatures(FeatureCore):
         numpy: Literal[True],
     ) -> Any: ...
 
-    def embed(
+    async def embed(
         self,
         texts: str | Sequence[str],
         *,
@@ -126,7 +102,7 @@ class SyncFeatures(FeatureCore):
     ) -> Any:
         """One embedding vector per text, in order (a str is a list of one).
 
-            vectors = model.embed(["a cat", "a dog"], normalize=True)
+            vectors = await model.embed(["a cat", "a dog"], normalize=True)
 
         Needs a model served with ``embedding=True``. Long lists go in
         requests of ``batch_size`` texts. ``normalize=True`` scales each
@@ -140,11 +116,11 @@ class SyncFeatures(FeatureCore):
         vectors: list[list[float]] = []
         for batch in embeddings.batches(checked, size):
             body = embeddings.embeddings_body(self.options.model, batch)
-            answer = self._call("POST", embeddings.EMBEDDINGS_PATH, body)
+            answer = await self._call("POST", embeddings.EMBEDDINGS_PATH, body)
             vectors += embeddings.parse_embeddings(answer, len(batch))
         return embed_result(vectors, normalize, numpy)
 
-    def rerank(
+    async def rerank(
         self, query: str, documents: Sequence[str], *, top_n: int | None = None
     ) -> list[RankedDocument]:
         """The documents ordered by relevance to ``query``, best first.
@@ -155,31 +131,43 @@ class SyncFeatures(FeatureCore):
         """
         body = embeddings.rerank_body(self.options.model, query, documents, top_n)
         docs = embeddings.check_texts(documents, "documents")
-        answer = self._call("POST", embeddings.RERANK_PATH, body)
+        answer = await self._call("POST", embeddings.RERANK_PATH, body)
         return embeddings.parse_rerank(answer, docs, top_n)
 
     # -- text completion ---------------------------------------------------
 
-    def complete_text(
+    async def complete_text(
         self, prompt: str, **options: Unpack[GenerationOptions]
     ) -> completions.TextCompletion:
         """Continue ``prompt`` (no chat template): for base models.
 
-            result = model.complete_text("The capital of France is", max_tokens=8)
+            result = await model.complete_text("The capital of France is", max_tokens=8)
             print(result.text, result.finish_reason, result.usage.completion_tokens)
 
         Options as for ``chat()``: temperature, max_tokens, top_p, seed, stop.
         A text that may be long comes as a stream, as ``chat()``'s replies do.
         """
+        return await self._complete_text(prompt, options)
+
+    async def _complete_text(
+        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+    ) -> completions.TextCompletion:
+        """complete_text(); ``target``: the model a router serves."""
         if self._reply_streamed(options):
-            stream = self.stream_text(prompt, **options)
-            stream._read_all()
+            stream = self._stream_text(prompt, options, target)
+            await stream._read_all()
             return stream.result()
-        body = completions.completion_body(self.options.model, prompt, options)
-        answer = self._call("POST", completions.COMPLETIONS_PATH, body)
+        body = completions.completion_body(self._target(target), prompt, options)
+        answer = await self._call("POST", completions.COMPLETIONS_PATH, body)
         return completions.parse_text_completion(answer)
 
-    def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> TextStream:
+    def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> AsyncTextStream:
         """``complete_text()``, streamed: iterate for text, then ``result()``."""
-        body = completions.completion_body(self.options.model, prompt, options, stream=True)
+        return self._stream_text(prompt, options)
+
+    def _stream_text(
+        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+    ) -> AsyncTextStream:
+        name = self._target(target)
+        body = completions.completion_body(name, prompt, options, stream=True)
         return self._open_text_stream(body)

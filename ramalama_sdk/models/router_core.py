@@ -9,26 +9,26 @@ gave it in the container, not by the name the user gave; ramalama's
 ``--dryrun`` prints the mounts, in the order of the models, which ties one
 to the other without guessing how ramalama spells each transport's alias.
 
-The pure part lives here; the sync and async classes are in
-router_models.py.
+The pure part lives here; the router classes are in ``_async/router.py``
+and its generated twin.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
-from . import commands
-from .base import API_KEY_ENVS, AUTO, ModelCore
-from .commands import Mode
-from .errors import APIError, RamalamaError
-from .process.failures import download_error
-from .process.server import Server, start_steps
-from .process.steps import Step
-from .store.progress import ProgressCallback, default_reporter
-from .store.pull import download_steps, run_steps
+from .. import commands
+from ..commands import Mode
+from ..errors import APIError, RamalamaError, ServerStartError
+from ..process.failures import download_error
+from ..process.server import Server, start_steps
+from ..process.steps import Step
+from ..store.progress import ProgressCallback, default_reporter
+from ..store.pull import download_steps, run_steps
+from .core import API_KEY_ENVS, AUTO, ModelCore
 
 MOUNT_DIR = "/mnt/models/"
 _DESTINATION = re.compile(r"destination=(/mnt/models/[^,\s\"']+)")
@@ -159,11 +159,10 @@ class RouterCore(ModelCore):
                 return name
         return router_id
 
-    def _target(self, options: Mapping[str, object]) -> tuple[str, Mapping[str, object]]:
-        options = dict(options)
-        if "model" not in options:
+    def _target(self, name: str | None) -> str:
+        if name is None:
             raise TypeError(f"a router needs model=, one of {self.models}")
-        return self._router_id(options.pop("model")), options
+        return self._router_id(name)
 
     def _download_steps(
         self, force: bool, progress: ProgressCallback | Any | None
@@ -214,6 +213,45 @@ class RouterCore(ModelCore):
                 self.options, mode, ramalama, api_key_env=key_env, argv_transform=as_router
             )
         )
+
+
+def model_options(
+    models: Sequence[str],
+    *,
+    base_image: str | None,
+    temp: float,
+    max_tokens: int,
+    ctx_size: int,
+    timeout: float,
+    port: int | None,
+    host: str,
+    request_timeout: float,
+    api_key: str | bool | None,
+    runtime_args: Sequence[str],
+) -> dict[str, Any]:
+    """The options of a router's model core: a model's, always in a container."""
+    return {
+        "model": models[0],
+        "base_image": base_image,
+        "temp": temp,
+        "max_tokens": max_tokens,
+        "ctx_size": ctx_size,
+        "timeout": timeout,
+        "container": True,
+        "port": port,
+        "host": host,
+        "request_timeout": request_timeout,
+        "api_key": api_key,
+        "runtime_args": runtime_args,
+    }
+
+
+def wait_failed(name: str, state: str, router: RouterCore) -> RamalamaError:
+    return ServerStartError(
+        f"the router could not load {name!r} (state {state!r})",
+        model=name,
+        log_tail=router.logs(20),
+    )
 
 
 def _argv_of(core: RouterCore, mode: Mode, ramalama: str) -> list[str]:

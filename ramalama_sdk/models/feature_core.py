@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import warnings
 
-from .base import ModelCore
-from .endpoints import info as info_module
-from .endpoints.info import ModelDetails
-from .errors import APIConnectionError, APIError, NoChatTemplateWarning, UnsupportedError
-from .http import protocol
+from ..endpoints import info as info_module
+from ..endpoints.info import ModelDetails
+from ..errors import APIConnectionError, APIError, NoChatTemplateWarning, UnsupportedError
+from ..http import protocol
+from .core import ModelCore
 
 
 class FeatureCore(ModelCore):
@@ -90,7 +90,7 @@ def optional_props(error: BaseException) -> bool:
 
 
 def embed_result(vectors: list[list[float]], normalize: bool, numpy: bool) -> object:
-    from .endpoints.embeddings import as_numpy, normalized
+    from ..endpoints.embeddings import as_numpy, normalized
 
     if normalize:
         vectors = [normalized(v) for v in vectors]

@@ -13,19 +13,20 @@ import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 
-from . import commands
-from .commands import Mode
-from .endpoints import embeddings
-from .errors import APIConnectionError, APITimeoutError, RamalamaError, ServerNotRunningError
-from .http import images, protocol
-from .http.addresses import check_base_url, is_loopback_url
-from .options import ModelOptions, Runtime, check_api_key
-from .process import engine, registry, server_image
-from .process.server import Server, start_steps
-from .process.steps import Step
-from .store.progress import ProgressCallback, default_reporter
-from .store.pull import download_steps
-from .store.references import model_reference
+from .. import commands
+from ..commands import Mode
+from ..endpoints import embeddings
+from ..errors import APIConnectionError, APITimeoutError, RamalamaError, ServerNotRunningError
+from ..http import images, protocol
+from ..http.addresses import check_base_url, is_loopback_url
+from ..options import ModelOptions, Runtime, check_api_key
+from ..process import engine, registry, server_image
+from ..process.server import Server, start_steps
+from ..process.steps import Step
+from ..store.progress import ProgressCallback, default_reporter
+from ..store.pull import download_steps
+from ..store.references import model_reference
+from ..types import ChatMessage
 
 DEFAULT_LOG_LINES = 20
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection to the server
@@ -253,47 +254,42 @@ class ModelCore:
             headers["Connection"] = "close"
         return headers
 
-    def _chat_body(
+    def _complete_body(
         self,
-        message: object,
-        history: object,
+        messages: object,
         options: Mapping[str, object],
         *,
         stream: bool = False,
+        target: str | None = None,
     ) -> bytes:
         """Check everything the user gave, before anything is sent."""
-        target, options = self._target(options)
-        pictures, options = images.pop_images(options)
-        messages = protocol.chat_messages(message, history)
-        if pictures is not None:
-            messages[-1] = images.user_message(messages[-1]["content"], pictures)
-        checked = protocol.check_options(options)
-        return protocol.chat_body(target, messages, checked, stream=stream)
-
-    def _complete_body(
-        self, messages: object, options: Mapping[str, object], *, stream: bool = False
-    ) -> bytes:
-        target, options = self._target(options)
-        pictures, options = images.pop_images(options)
+        name = self._target(target)
         checked_messages = protocol.check_history(messages)
         if not checked_messages:
             raise ValueError("messages must hold at least one message")
-        if pictures is not None:
-            checked_messages[-1] = images.attach(checked_messages[-1], pictures)
-        checked = protocol.check_options(options)
-        return protocol.chat_body(target, checked_messages, checked, stream=stream)
+        checked_messages, rest = images.with_images(checked_messages, options)
+        checked = protocol.check_options(rest)
+        return protocol.chat_body(name, checked_messages, checked, stream=stream)
+
+    def _user_turn(
+        self, text: str, options: Mapping[str, object]
+    ) -> tuple[ChatMessage, dict[str, object]]:
+        """A conversation's next user message, its images read once, here:
+        the history then records what the model saw. The options left."""
+        (user,), rest = images.with_images(protocol.chat_messages(text), options)
+        return user, rest
 
     def _reply_streamed(self, options: Mapping[str, object]) -> bool:
         """Whether chat() or complete() receives this reply as a stream:
         unless ``max_tokens`` (the call's, else the model's) keeps it short."""
-        limit = options.get("max_tokens")
+        limit = protocol.reply_limit(options)
         if limit is None:
             limit = self.options.max_tokens
         return not (isinstance(limit, int) and 0 < limit <= SHORT_REPLY_TOKENS)
 
-    def _target(self, options: Mapping[str, object]) -> tuple[str, Mapping[str, object]]:
-        """The model a request names, and the options left; a router picks per call."""
-        return self.options.model, options
+    def _target(self, name: str | None) -> str:
+        """The model a request names: this one; a router's takes ``name``."""
+        return self.options.model if name is None else name
 
     def _endpoint(self) -> str:
         """Where to send requests, or ServerNotRunningError."""

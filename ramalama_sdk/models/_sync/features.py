@@ -1,86 +1,62 @@
-"""The asyncio shell of embeddings, rerank, tokens, details, text completion.
+# Generated from ramalama_sdk/models/_async/features.py by scripts/make_sync.py: do not edit.
+# Change the async source, then run `make unasync`.
+"""The shell of embeddings, rerank, tokens, details, text completion.
 
-``AsyncRamalamaModel`` inherits these methods; each builds its request with a pure
-module and waits for the answer through ``_call``; nothing blocks the event loop.
+The model class inherits these methods; each builds its request with a pure
+module (``endpoints/``) and waits for the answer through ``_call``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from .endpoints import completions, embeddings, info, tokens
-from .endpoints.embeddings import RankedDocument
-from .endpoints.info import ModelDetails
-from .errors import APIError, RamalamaError
-from .features import FeatureCore, check_flags, embed_result, optional_props
-from .text_streams import AsyncTextStream
+from ...endpoints import completions, embeddings, info, tokens
+from ...endpoints.embeddings import RankedDocument
+from ...endpoints.info import ModelDetails
+from ..feature_core import check_flags, embed_result
+from .client import SyncClient
+from .text_streams import TextStream
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .chat_options import GenerationOptions
+    from ...chat_options import GenerationOptions
 
 
-class AsyncFeatures(FeatureCore):
-    """More than chat, for ``AsyncRamalamaModel``."""
+class SyncFeatures(SyncClient):
+    """More than chat, for the model class."""
 
-    async def _call(
-        self, method: str, path: str, body: bytes | None, *, root: bool = False
-    ) -> bytes:
-        """Send one request and return the body of its 200 answer."""
-        raise NotImplementedError
-
-    def _open_text_stream(self, body: bytes) -> AsyncTextStream:
-        raise NotImplementedError
+    def _open_text_stream(self, body: bytes) -> TextStream:
+        return TextStream(*self._stream_io(completions.COMPLETIONS_PATH, body, chat=False))
 
     # -- what the model is -------------------------------------------------
 
-    async def info(self) -> ModelDetails:
+    def info(self) -> ModelDetails:
         """What the served model is: the server's real context, training
         context, parameters, size, vision, tool support, chat template,
         slots, runtime and build (None where the server does not say).
 
-            details = await model.info()
+            details = model.info()
             print(details.context_size, details.training_context, details.vision)
         """
-        models = await self._call("GET", info.MODELS_PATH, None)
-        return self._details(models, await self._props())
-
-    async def _props(self) -> bytes | None:
-        if self._known_runtime() not in (None, "llama.cpp"):
-            return None
-        try:
-            return await self._call("GET", info.PROPS_PATH, None, root=True)
-        except APIError as exc:
-            if optional_props(exc):
-                return None
-            raise
-
-    async def _check_template(self) -> None:
-        """Warn (NoChatTemplateWarning) when the model has no chat template."""
-        if self._template_unknown():
-            try:
-                props = await self._props()
-            except RamalamaError:  # best effort: the call itself reports a failure
-                props = None
-            self._learn_template(props)
-        self._warn_without_template()
+        models = self._call("GET", info.MODELS_PATH, None)
+        return self._details(models, self._props())
 
     # -- tokens ------------------------------------------------------------
 
-    async def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
         """The model's token ids for ``text`` (with BOS if ``add_special``)."""
         body = tokens.tokenize_body(text, add_special=add_special)
-        return tokens.parse_tokens(await self._call("POST", tokens.TOKENIZE_PATH, body, root=True))
+        return tokens.parse_tokens(self._call("POST", tokens.TOKENIZE_PATH, body, root=True))
 
-    async def detokenize(self, token_ids: Sequence[int]) -> str:
+    def detokenize(self, token_ids: Sequence[int]) -> str:
         """The text of a list of token ids."""
         body = tokens.detokenize_body(token_ids)
-        answer = await self._call("POST", tokens.DETOKENIZE_PATH, body, root=True)
+        answer = self._call("POST", tokens.DETOKENIZE_PATH, body, root=True)
         return tokens.parse_detokenized(answer)
 
-    async def count_tokens(self, text_or_messages: str | Sequence[Any]) -> int:
+    def count_tokens(self, text_or_messages: str | Sequence[Any]) -> int:
         """How many tokens of the context a prompt takes, as the server counts.
 
         A str is counted as a ``complete_text()`` prompt; a list of messages
@@ -90,16 +66,16 @@ class AsyncFeatures(FeatureCore):
         if tokens.is_messages(text_or_messages):
             body = tokens.template_body(text_or_messages)
             prompt = tokens.parse_prompt(
-                await self._call("POST", tokens.APPLY_TEMPLATE_PATH, body, root=True)
+                self._call("POST", tokens.APPLY_TEMPLATE_PATH, body, root=True)
             )
         else:
             prompt = tokens.check_text(text_or_messages, "text_or_messages")
-        return len(await self.tokenize(prompt, add_special=True))
+        return len(self.tokenize(prompt, add_special=True))
 
     # -- embeddings and rerank --------------------------------------------
 
     @overload
-    async def embed(
+    def embed(
         self,
         texts: str | Sequence[str],
         *,
@@ -109,7 +85,7 @@ class AsyncFeatures(FeatureCore):
     ) -> list[list[float]]: ...
 
     @overload
-    async def embed(
+    def embed(
         self,
         texts: str | Sequence[str],
         *,
@@ -118,7 +94,7 @@ class AsyncFeatures(FeatureCore):
         numpy: Literal[True],
     ) -> Any: ...
 
-    async def embed(
+    def embed(
         self,
         texts: str | Sequence[str],
         *,
@@ -128,7 +104,7 @@ class AsyncFeatures(FeatureCore):
     ) -> Any:
         """One embedding vector per text, in order (a str is a list of one).
 
-            vectors = await model.embed(["a cat", "a dog"], normalize=True)
+            vectors = model.embed(["a cat", "a dog"], normalize=True)
 
         Needs a model served with ``embedding=True``. Long lists go in
         requests of ``batch_size`` texts. ``normalize=True`` scales each
@@ -142,11 +118,11 @@ class AsyncFeatures(FeatureCore):
         vectors: list[list[float]] = []
         for batch in embeddings.batches(checked, size):
             body = embeddings.embeddings_body(self.options.model, batch)
-            answer = await self._call("POST", embeddings.EMBEDDINGS_PATH, body)
+            answer = self._call("POST", embeddings.EMBEDDINGS_PATH, body)
             vectors += embeddings.parse_embeddings(answer, len(batch))
         return embed_result(vectors, normalize, numpy)
 
-    async def rerank(
+    def rerank(
         self, query: str, documents: Sequence[str], *, top_n: int | None = None
     ) -> list[RankedDocument]:
         """The documents ordered by relevance to ``query``, best first.
@@ -157,31 +133,43 @@ class AsyncFeatures(FeatureCore):
         """
         body = embeddings.rerank_body(self.options.model, query, documents, top_n)
         docs = embeddings.check_texts(documents, "documents")
-        answer = await self._call("POST", embeddings.RERANK_PATH, body)
+        answer = self._call("POST", embeddings.RERANK_PATH, body)
         return embeddings.parse_rerank(answer, docs, top_n)
 
     # -- text completion ---------------------------------------------------
 
-    async def complete_text(
+    def complete_text(
         self, prompt: str, **options: Unpack[GenerationOptions]
     ) -> completions.TextCompletion:
         """Continue ``prompt`` (no chat template): for base models.
 
-            result = await model.complete_text("The capital of France is", max_tokens=8)
+            result = model.complete_text("The capital of France is", max_tokens=8)
             print(result.text, result.finish_reason, result.usage.completion_tokens)
 
         Options as for ``chat()``: temperature, max_tokens, top_p, seed, stop.
         A text that may be long comes as a stream, as ``chat()``'s replies do.
         """
+        return self._complete_text(prompt, options)
+
+    def _complete_text(
+        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+    ) -> completions.TextCompletion:
+        """complete_text(); ``target``: the model a router serves."""
         if self._reply_streamed(options):
-            stream = self.stream_text(prompt, **options)
-            await stream._read_all()
+            stream = self._stream_text(prompt, options, target)
+            stream._read_all()
             return stream.result()
-        body = completions.completion_body(self.options.model, prompt, options)
-        answer = await self._call("POST", completions.COMPLETIONS_PATH, body)
+        body = completions.completion_body(self._target(target), prompt, options)
+        answer = self._call("POST", completions.COMPLETIONS_PATH, body)
         return completions.parse_text_completion(answer)
 
-    def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> AsyncTextStream:
-        """``complete_text()``, streamed: ``async for`` the text, then ``result()``."""
-        body = completions.completion_body(self.options.model, prompt, options, stream=True)
+    def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> TextStream:
+        """``complete_text()``, streamed: iterate for text, then ``result()``."""
+        return self._stream_text(prompt, options)
+
+    def _stream_text(
+        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+    ) -> TextStream:
+        name = self._target(target)
+        body = completions.completion_body(name, prompt, options, stream=True)
         return self._open_text_stream(body)

@@ -1,0 +1,113 @@
+"""The object that ``stream()`` returns: iterate for text, then read the result.
+
+The request is sent when iteration starts. Leaving the loop early (break,
+an exception, a cancellation) closes the connection, which tells
+llama-server to stop generating. After the loop, ``message``,
+``finish_reason``, ``usage`` and ``completion()`` hold the whole reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from ...http.connections import Canceller, TransportFailure
+from ...http.streaming import SSEDecoder, StreamEvent
+from ..stream_core import DoneHook, StreamCore
+from .transport import Body, ErrorMapper, Opener
+
+
+class AsyncChatStream(StreamCore):
+    """A streamed reply: ``async for delta in model.stream("Hi"): ...``."""
+
+    def __init__(
+        self,
+        open_response: Opener,
+        map_error: ErrorMapper,
+        on_done: DoneHook | None = None,
+    ) -> None:
+        super().__init__(on_done)
+        self._open = open_response
+        self._map_error = map_error
+        self._response: Body | None = None
+        self._cancel = Canceller()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        self._begin()
+        return self._texts()
+
+    async def _texts(self) -> AsyncGenerator[str, None]:
+        events = self._events()
+        try:
+            async for event in events:
+                if event.kind == "content":
+                    yield event.text
+        finally:
+            await events.aclose()  # left early: the connection closes now
+
+    async def _read_all(self) -> None:
+        """Receive the whole reply (for calls that return it whole); an
+        exception on the way closes the connection at once."""
+        events = self.events()
+        try:
+            async for _ in events:
+                pass
+        finally:
+            await events.aclose()
+
+    def events(self) -> AsyncGenerator[StreamEvent, None]:
+        """Reasoning and answer text alike, as they arrive:
+
+        async for event in model.stream("Why?").events():
+            print(event.text, end="", file=thoughts if event.kind == "reasoning" else out)
+        """
+        self._begin()
+        return self._events()
+
+    async def _events(self) -> AsyncGenerator[StreamEvent, None]:
+        self._decoder = SSEDecoder()
+        if self._cancel.closed:  # closed before it began: nothing is sent
+            return
+        try:
+            body = await self._open(self._cancel)
+        except TransportFailure as failure:
+            if self._cancel.closed:  # closed while waiting for the answer
+                return
+            raise await self._map_error(failure) from None
+        self._response = body
+        chunks = body.chunks()
+        try:
+            try:
+                async for chunk in chunks:
+                    for event in self._take(chunk):
+                        yield event
+            except Exception as exc:
+                if self._cancel.closed:  # close() from elsewhere: a plain end
+                    return
+                if isinstance(exc, TransportFailure):
+                    raise await self._map_error(exc) from None
+                raise
+            if self._cancel.closed:
+                return
+            for event in self._finish():
+                yield event
+        finally:
+            await chunks.aclose()
+            body.close()  # cut short, this tells the server to stop generating
+
+    async def aclose(self) -> None:
+        """Stop receiving: the server stops generating, or never starts.
+
+        Safe from elsewhere in the program (a "stop generating" button), also
+        before the first token has come: the loop that iterates the stream
+        then ends without an error, and ``done`` stays False.
+        """
+        self._cancel.close()
+        if self._response is not None:
+            self._response.close()
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose()
