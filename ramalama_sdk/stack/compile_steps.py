@@ -2,7 +2,9 @@
 
 :mod:`ramalama_sdk.stack.server_build` decides what to build and caches the
 result; this module runs the tools (pip, cmake, the compiler) and turns their
-failures into :class:`BuildError` with the log's path.
+failures into :class:`BuildError` with the log's path. Each tool runs in a
+process group that a watchdog kills if this process dies first
+(:class:`~ramalama_sdk.process.child_groups.ChildGroups`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+
+from ..process.child_groups import ChildGroups
 
 if TYPE_CHECKING:
     from .server_build import BuildRecipe
@@ -52,16 +56,16 @@ def check_tools() -> None:
         )
 
 
-def run_step(argv: Sequence[str], log_file: TextIO, what: str) -> None:
+def run_step(argv: Sequence[str], log_file: TextIO, what: str, children: ChildGroups) -> None:
     log_file.flush()
-    done = subprocess.run(
-        list(argv), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, check=False
-    )
+    done = children.run(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise BuildError(f"{what} failed with exit code {done.returncode}", Path(log_file.name))
 
 
-def fetch_source(recipe: BuildRecipe, work: Path, log_file: TextIO, progress: Progress) -> Path:
+def fetch_source(
+    recipe: BuildRecipe, work: Path, log_file: TextIO, progress: Progress, children: ChildGroups
+) -> Path:
     progress(f"downloading the llama.cpp source ({LLAMA_CPP_SDIST}=={recipe.version}, ~37 MB)")
     log = Path(log_file.name)
     download = work / "download"
@@ -71,7 +75,7 @@ def fetch_source(recipe: BuildRecipe, work: Path, log_file: TextIO, progress: Pr
             "--no-deps", "--no-binary", LLAMA_CPP_SDIST,
             f"{LLAMA_CPP_SDIST}=={recipe.version}", "-d", str(download),
         ],
-        log_file, "downloading the llama.cpp source",
+        log_file, "downloading the llama.cpp source", children,
     )  # fmt: skip
     archives = list(download.glob("*.tar.gz"))
     if len(archives) != 1:
@@ -97,15 +101,16 @@ def compile_llama_server(
     log_file: TextIO,
     progress: Progress,
     jobs: int | None,
+    children: ChildGroups,
 ) -> Path:
     log = Path(log_file.name)
     progress(f"configuring ({recipe.level}: {' '.join(recipe.flags)})")
     run_step(["cmake", "-S", str(source), "-B", str(build_dir), *recipe.flags], log_file,
-         "cmake configure")  # fmt: skip
+         "cmake configure", children)  # fmt: skip
     jobs = jobs or os.cpu_count() or 1
     progress(f"compiling llama-server with {jobs} jobs (about 10 minutes on 2 cores)")
     argv = ["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", str(jobs)]
-    _compile_with_progress(argv, log_file, progress, log)
+    _compile_with_progress(argv, log_file, progress, log, children)
     binary = build_dir / "bin" / "llama-server"
     if not binary.is_file():
         raise BuildError("the build finished without a bin/llama-server", log)
@@ -113,18 +118,19 @@ def compile_llama_server(
 
 
 def _compile_with_progress(
-    argv: Sequence[str], log_file: TextIO, progress: Progress, log: Path
+    argv: Sequence[str], log_file: TextIO, progress: Progress, log: Path, children: ChildGroups
 ) -> None:
     started = time.monotonic()
     reported = -10
-    with subprocess.Popen(
-        list(argv),
+    proc = children.popen(
+        argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
-    ) as proc:
+    )
+    try:
         assert proc.stdout is not None
         for line in proc.stdout:
             log_file.write(line)
@@ -133,6 +139,10 @@ def _compile_with_progress(
                 reported = int(match.group(1))
                 minutes, seconds = divmod(int(time.monotonic() - started), 60)
                 progress(f"compiling: {reported}% ({minutes}m{seconds:02d}s)")
-        code = proc.wait()
+        code = children.finish(proc)
+    finally:
+        children.end(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
     if code != 0:
         raise BuildError(f"compiling llama-server failed with exit code {code}", log)
