@@ -62,6 +62,16 @@ def test_the_quantized_tiny_model_holds_the_quantized_types(quantized_model: Pat
     assert {"Q4_0", "Q5_0", "Q8_0"} <= types
 
 
+def test_the_build_says_which_llama_cpp_it_is(proven: LlamaServer, model_uri: str) -> None:
+    # A source tree that is not a git checkout says "build 0" unless told.
+    number = server_build.LLAMA_CPP_VERSION.split(".")[0]
+    assert f"(build {number}, " in proven.version, proven.version
+    from ramalama_sdk import RamalamaModel
+
+    with RamalamaModel(model=model_uri) as model:
+        assert model.info().build == f"b{number}-unknown"  # /props says it too
+
+
 def test_the_probe_serves_a_quantized_model_with_the_real_binary(quantized_model: Path) -> None:
     probe(find_or_build(build=False).path, quantized_model)  # raises if it cannot serve
     assert server_processes() == []

@@ -64,11 +64,13 @@ __all__ = [
 
 LLAMA_CPP_VERSION = "11434.0.0"
 # Bumped when the way this module builds changes in a way flags do not show.
-# 2: the record of the entry's digests outside the entry (cache_trust).
+# 2: the build number in --version and /props; the record outside the entry.
 _RECIPE_REVISION = 2
 
 _BASE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
+    # Without it, a source tree that is not a git checkout says "build 0".
+    f"-DLLAMA_BUILD_NUMBER={LLAMA_CPP_VERSION.split('.')[0]}",
     "-DGGML_NATIVE=OFF",
     "-DBUILD_SHARED_LIBS=OFF",
     "-DLLAMA_OPENSSL=OFF",
