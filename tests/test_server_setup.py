@@ -62,6 +62,16 @@ def test_the_quantized_tiny_model_holds_the_quantized_types(quantized_model: Pat
     assert {"Q4_0", "Q5_0", "Q8_0"} <= types
 
 
+def test_the_build_says_which_llama_cpp_it_is(proven: LlamaServer, model_uri: str) -> None:
+    # A source tree that is not a git checkout says "build 0" unless told.
+    number = server_build.LLAMA_CPP_VERSION.split(".")[0]
+    assert f"(build {number}, " in proven.version, proven.version
+    from ramalama_sdk import RamalamaModel
+
+    with RamalamaModel(model=model_uri) as model:
+        assert model.info().build == f"b{number}-unknown"  # /props says it too
+
+
 def test_the_probe_serves_a_quantized_model_with_the_real_binary(quantized_model: Path) -> None:
     probe(find_or_build(build=False).path, quantized_model)  # raises if it cannot serve
     assert server_processes() == []
@@ -174,12 +184,20 @@ def test_older_cpus_get_a_build_without_the_extensions_they_lack() -> None:
 def _entry(root: Path, recipe: BuildRecipe, content: bytes, recorded: bytes) -> Path:
     import hashlib
 
+    from ramalama_sdk.stack.cache_trust import format_sums, sha256_of
+
     directory = root / recipe.key
     directory.mkdir(parents=True)
     (directory / "llama-server").write_bytes(content)
     (directory / "llama-server").chmod(0o755)
     info = {"sha256": hashlib.sha256(recorded).hexdigest()}
     (directory / "build-info.json").write_text(json.dumps(info))
+    # The record of a build, beside the entry (see cache_trust).
+    sums = {
+        "llama-server": info["sha256"],
+        "build-info.json": sha256_of(directory / "build-info.json"),
+    }
+    (root / f"{recipe.key}.sha256sums").write_text(format_sums(sums))
     return directory
 
 
@@ -198,8 +216,8 @@ def test_a_truncated_binary_is_never_taken(tmp_path: Path) -> None:
 
 def test_an_entry_without_its_record_is_never_taken(tmp_path: Path) -> None:
     recipe = recipe_for("x86-64-v3")
-    directory = _entry(tmp_path, recipe, b"binary", b"binary")
-    (directory / "build-info.json").unlink()
+    _entry(tmp_path, recipe, b"binary", b"binary")
+    (tmp_path / f"{recipe.key}.sha256sums").unlink()
     assert cached(recipe, tmp_path) is None
 
 

@@ -16,6 +16,13 @@ the container, and repeats while ramalama's group still has a process (a
 gone, for at most ``GIVE_UP`` seconds.
 
 Run as a script: ``python -I watchdog.py ENGINE NAME`` with the pipe on stdin.
+
+The same pipe guards plain child processes (:class:`GroupWatchdog`, run as
+``python -I watchdog.py --kill-groups``): each child runs in a process group
+of its own, told to the watchdog with ``group PGID`` and taken back with
+``forget PGID`` once it has been reaped. On end-of-file the watchdog kills
+every group it still holds, so a program killed by SIGKILL leaves no
+compiler or server of its own running.
 """
 
 from __future__ import annotations
@@ -87,16 +94,17 @@ def _group_alive(pgid: int | None) -> bool:
     return True
 
 
-class Watchdog:
-    """This process's end of one container's watchdog."""
+KILL_GROUPS = "--kill-groups"
 
-    def __init__(self, engine: str, name: str) -> None:
-        self.engine = engine
-        self.name = name
+
+class _Owner:
+    """This process's end of a watchdog's pipe."""
+
+    def __init__(self, args: Sequence[str]) -> None:
         read_end, self._fd = os.pipe()  # both close on exec: no child inherits them
         try:
             self._popen: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-I", os.path.abspath(__file__), engine, name],
+                [sys.executable, "-I", os.path.abspath(__file__), *args],
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -111,12 +119,8 @@ class Watchdog:
         self._lock = threading.Lock()
         _live.add(self)
 
-    def tell_group(self, pgid: int) -> None:
-        """ramalama's process group: watched until empty after this process dies."""
-        self._send(f"group {pgid}\n")
-
     def disarm(self) -> None:
-        """The container is taken care of: the watchdog exits and does nothing."""
+        """All is taken care of: the watchdog exits and does nothing."""
         self._send("disarm\n")
         self._close()
         popen, self._popen = self._popen, None
@@ -153,7 +157,35 @@ class Watchdog:
         self._popen = None
 
 
-_live: weakref.WeakSet[Watchdog] = weakref.WeakSet()
+class Watchdog(_Owner):
+    """This process's end of one container's watchdog."""
+
+    def __init__(self, engine: str, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        super().__init__([engine, name])
+
+    def tell_group(self, pgid: int) -> None:
+        """ramalama's process group: watched until empty after this process dies."""
+        self._send(f"group {pgid}\n")
+
+
+class GroupWatchdog(_Owner):
+    """A watchdog that kills this process's child groups if this process dies first."""
+
+    def __init__(self) -> None:
+        super().__init__([KILL_GROUPS])
+
+    def tell_group(self, pgid: int) -> None:
+        """A child's own process group: killed if this process dies before ``forget_group``."""
+        self._send(f"group {pgid}\n")
+
+    def forget_group(self, pgid: int) -> None:
+        """The group is gone (its leader reaped): its number may now be reused."""
+        self._send(f"forget {pgid}\n")
+
+
+_live: weakref.WeakSet[_Owner] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
@@ -169,9 +201,9 @@ if hasattr(os, "register_at_fork"):
 # -- the watchdog process ------------------------------------------------------
 
 
-def _wait_for_owner() -> tuple[bool, int | None]:
-    """Read the pipe to its end: (disarmed, ramalama's group)."""
-    pgid: int | None = None
+def _wait_for_owner() -> tuple[bool, list[int]]:
+    """Read the pipe to its end: (disarmed, the groups told and not forgotten)."""
+    groups: list[int] = []
     pending = b""
     while True:
         try:
@@ -181,21 +213,24 @@ def _wait_for_owner() -> tuple[bool, int | None]:
         except OSError:
             chunk = b""
         if not chunk:
-            return False, pgid
+            return False, groups
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
             word, _, value = line.decode("ascii", "replace").partition(" ")
             if word == "disarm":
-                return True, pgid
+                return True, groups
             if word == "group" and value.isdigit():
-                pgid = int(value)
+                groups.append(int(value))
+            elif word == "forget" and value.isdigit() and int(value) in groups:
+                groups.remove(int(value))
 
 
 def _watch(engine: str, name: str) -> int:
-    disarmed, pgid = _wait_for_owner()
+    disarmed, groups = _wait_for_owner()
     if disarmed:
         return 0
+    pgid = groups[-1] if groups else None
     started = time.monotonic()
     while True:
         _quiet(remove_argv(engine, name))
@@ -207,13 +242,55 @@ def _watch(engine: str, name: str) -> int:
         time.sleep(_POLL)
 
 
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running: zombies (whose
+    reaping is up to their new parent) do not count. Read from /proc, with
+    ``killpg`` as the fallback where there is none."""
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return _group_alive(pgid)
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as file:
+                fields = file.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def _kill_groups() -> int:
+    disarmed, groups = _wait_for_owner()
+    if disarmed:
+        return 0
+    started = time.monotonic()
+    while True:
+        for pgid in groups:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not any(_group_running(pgid) for pgid in groups):
+            return 0
+        if time.monotonic() - started > GIVE_UP:
+            return 1
+        time.sleep(_POLL)
+
+
 def main(argv: Sequence[str]) -> int:
-    if len(argv) != 3:
-        print("usage: watchdog.py ENGINE NAME  (the owner's pipe on stdin)", file=sys.stderr)
+    if argv[1:] != [KILL_GROUPS] and len(argv) != 3:
+        print(
+            f"usage: watchdog.py ENGINE NAME | {KILL_GROUPS}  (the owner's pipe on stdin)",
+            file=sys.stderr,
+        )
         return 2
     # Only the pipe decides: a Ctrl-C or hang-up meant for the program is not for us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if argv[1:] == [KILL_GROUPS]:
+        return _kill_groups()
     return _watch(argv[1], argv[2])
 
 

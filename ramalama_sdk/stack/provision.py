@@ -11,8 +11,10 @@ import argparse
 import contextlib
 import os
 import pathlib
+import signal
 import sys
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -73,6 +75,12 @@ def _link(binary: pathlib.Path, directory: pathlib.Path) -> None:
     os.replace(tmp, name)
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # A CI timeout's SIGTERM: unwind, so that the probe server stops and the
+    # build's work folder goes (SIGKILL is the watchdog's, and the next run's).
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ramalama_sdk.testing",
@@ -92,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     cmd.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     from ..testing import tiny_model
     from .server_binary import ProbeError

@@ -9,7 +9,11 @@ on this machine: the probe serves a tiny model whose matrices are quantized
 The order: ``LLAMA_SERVER`` (a path; it must pass the probe), then a
 ``llama-server`` on PATH (skipped with a note if it fails the probe), then
 the source build of :mod:`ramalama_sdk.stack.server_build` for this CPU, cached.
-``RAMALAMA_SDK_FORCE_BUILD=1`` skips the first two.
+``RAMALAMA_SDK_FORCE_BUILD=1`` skips the first two. A cached build that fails
+its checks or the probe is replaced by a new build, once.
+
+The probe's server runs in a process group that a watchdog kills should this
+process die first: a killed ``setup`` leaves no server listening.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -28,7 +31,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
+from ..process.child_groups import ChildGroups
 from . import server_build
 
 __all__ = ["LlamaServer", "ProbeError", "find_or_build", "probe", "version_of"]
@@ -120,46 +125,45 @@ def probe(binary: Path, model: Path, *, timeout: float = PROBE_TIMEOUT) -> None:
             str(binary), "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
             "--ctx-size", "256", "--threads", str(min(os.cpu_count() or 1, 4)),
         ]  # fmt: skip
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        with ChildGroups() as children:
+            proc = children.popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+            _await_completion(binary, proc, port, log, timeout)
+
+
+def _await_completion(
+    binary: Path, proc: subprocess.Popen[bytes], port: int, log: IO[bytes], timeout: float
+) -> None:
+    """Wait for the probe server to be ready and answer a completion."""
+
+    def failed(reason: str) -> ProbeError:
+        log.seek(0)
+        lines = log.read().decode(errors="replace").splitlines()
+        return ProbeError(binary, reason, lines[-_LOG_TAIL_LINES:])
+
+    deadline = time.monotonic() + timeout
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        code = proc.poll()
+        if code is not None:
+            raise failed(f"it exited with code {code} while loading the probe model")
+        if time.monotonic() > deadline:
+            raise failed(f"it was not ready within {timeout:.0f} s")
+        with contextlib.suppress(OSError):
+            if _request(f"{base}/health", None, 5)[0] == 200:
+                break
+        time.sleep(0.05)
+    try:
+        status, body = _request(
+            f"{base}/completion",
+            {"prompt": "the", "n_predict": 8, "temperature": 0},
+            max(deadline - time.monotonic(), 10),
         )
-
-        def failed(reason: str) -> ProbeError:
-            log.seek(0)
-            lines = log.read().decode(errors="replace").splitlines()
-            return ProbeError(binary, reason, lines[-_LOG_TAIL_LINES:])
-
-        try:
-            deadline = time.monotonic() + timeout
-            base = f"http://127.0.0.1:{port}"
-            while True:
-                code = proc.poll()
-                if code is not None:
-                    raise failed(f"it exited with code {code} while loading the probe model")
-                if time.monotonic() > deadline:
-                    raise failed(f"it was not ready within {timeout:.0f} s")
-                with contextlib.suppress(OSError):
-                    if _request(f"{base}/health", None, 5)[0] == 200:
-                        break
-                time.sleep(0.05)
-            try:
-                status, body = _request(
-                    f"{base}/completion",
-                    {"prompt": "the", "n_predict": 8, "temperature": 0},
-                    max(deadline - time.monotonic(), 10),
-                )
-            except OSError as exc:
-                raise failed(f"the completion request failed ({exc})") from None
-            if status != 200 or "content" not in json.loads(body or b"{}"):
-                raise failed(f"the completion request answered {status}: {body[:200]!r}")
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    except OSError as exc:
+        raise failed(f"the completion request failed ({exc})") from None
+    if status != 200 or "content" not in json.loads(body or b"{}"):
+        raise failed(f"the completion request answered {status}: {body[:200]!r}")
 
 
 def _probe_model(directory: Path) -> Path:
@@ -187,20 +191,37 @@ def find_or_build(
             found = _from_environment(model, progress)
             if found is not None:
                 return found
-        recipe = server_build.recipe_for()
-        entry = server_build.cached(recipe)
-        if entry is None:
-            if not build:
-                raise FileNotFoundError(
-                    f"no llama-server for this machine ({recipe.key}): run "
-                    "`python -m ramalama_sdk.testing setup`, which builds one, or set "
-                    f"{LLAMA_SERVER_ENV} to a llama-server of your own"
-                )
-            progress(f"no cached llama-server for {recipe.key}: building it from source")
-            entry = server_build.build(recipe, progress=progress)
-        progress(f"probing {entry.binary}")
+        return _from_cache(model, build, progress)
+
+
+def _from_cache(model: Path, build: bool, progress: Progress) -> LlamaServer:
+    recipe = server_build.recipe_for()
+    entry = server_build.cached(recipe)
+    if entry is None:
+        reason = server_build.entry_problem(recipe) or "it changed while being checked"
+        if not build:
+            raise FileNotFoundError(
+                f"no usable llama-server for this machine ({reason}): run "
+                "`python -m ramalama_sdk.testing setup`, which builds one, or set "
+                f"{LLAMA_SERVER_ENV} to a llama-server of your own"
+            )
+        progress(f"no usable cached llama-server ({reason}): building it from source")
+        entry = server_build.build(recipe, progress=progress)
+        fresh = True
+    else:
+        fresh = False
+    progress(f"probing {entry.binary}")
+    try:
         probe(entry.binary, model)
-        return LlamaServer(entry.binary, "build", version_of(entry.binary), entry.info)
+    except ProbeError as exc:
+        if fresh or not build:
+            raise
+        progress(f"the cached llama-server failed the probe, replacing it: {exc}")
+        server_build.discard(recipe)
+        entry = server_build.build(recipe, progress=progress)
+        progress(f"probing {entry.binary}")
+        probe(entry.binary, model)  # a new build that fails is final
+    return LlamaServer(entry.binary, "build", version_of(entry.binary), entry.info)
 
 
 def _from_environment(model: Path, progress: Progress) -> LlamaServer | None:

