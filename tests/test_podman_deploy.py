@@ -1,7 +1,9 @@
 """Deployment files run on the real engine, and generate() from an ``oci://`` model.
 
-The kube manifest of a ``file://`` model is run with ``podman kube play`` and
-the compose file with ``podman-compose up``; each serves, answers a chat
+The kube manifest of a ``file://`` model is run with ``podman kube play``,
+the compose file with ``podman-compose up``, and the ``.container`` unit as
+quadlet would run it (quadlet itself is not in podman 4.3, the test
+translates the unit's keys); each serves, answers a chat
 through ``connect()`` with the key from the files, refuses a request without
 it, and is published only on the model's host. Fixtures take every pod,
 container and network down whatever happens.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -195,6 +198,91 @@ def test_compose_up_then_chat_on_loopback_with_the_generated_key(
     compose, key_file = generate(options, "compose", tmp_path, name=name)
     key = key_file.read_text().strip().removeprefix("LLAMA_API_KEY=")
     compose_up(compose, name)
+    wait_healthy(free_port)
+    assert listening_on(free_port) == {"127.0.0.1"}
+    assert refused_without_key(free_port) == [401, 401]
+    assert chat_with(free_port, key)
+
+
+# quadlet, podman's systemd generator, came with podman 4.4: on 4.3 a
+# .container unit is run as quadlet would run it, key by key, for the keys
+# ramalama writes (an unknown key fails the test rather than being dropped).
+_QUADLET_FLAGS = {
+    "ContainerName": "--name",
+    "PublishPort": "--publish",
+    "Environment": "--env",
+    "Mount": "--mount",
+    "DropCapability": "--cap-drop",
+}
+_QUADLET_SWITCHES = {
+    "RunInit": ["--init"],
+    "SecurityLabelDisable": ["--security-opt", "label=disable"],
+    "NoNewPrivileges": ["--security-opt", "no-new-privileges"],
+}
+
+
+def podman_run_of(unit: Path) -> list[str]:
+    """The ``podman run`` arguments of a ``.container`` unit's ``[Container]`` section."""
+    argv = ["run", "--detach", "--rm"]
+    image, command = None, []
+    in_container = False
+    for line in unit.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            in_container = line == "[Container]"
+        if not in_container or not line or line.startswith(("#", "[")):
+            continue
+        key, _, value = line.partition("=")
+        if key == "Image":
+            image = value
+        elif key == "Exec":
+            command = shlex.split(value)
+        elif key == "EnvironmentFile":  # relative to the unit's folder
+            argv += ["--env-file", str(unit.parent / value)]
+        elif key == "AddDevice":  # "-": only if the device exists
+            if not value.startswith("-") or os.path.exists(value[1:]):
+                argv += ["--device", value.lstrip("-")]
+        elif key in _QUADLET_FLAGS:
+            argv += [_QUADLET_FLAGS[key], value]
+        elif key in _QUADLET_SWITCHES:
+            argv += _QUADLET_SWITCHES[key] if value == "true" else []
+        else:
+            raise AssertionError(f"{unit.name}: no translation for {line!r}")
+    assert image is not None, f"{unit.name} has no Image="
+    return [*argv, image, *command]
+
+
+@pytest.fixture
+def podman_run(podman_bed: Bed) -> Iterator[Callable[[Path], None]]:
+    """Run a ``.container`` unit as quadlet would; the container is removed at the end."""
+    names: list[str] = []
+
+    def run(unit: Path) -> None:
+        argv = podman_run_of(unit)
+        names.append(argv[argv.index("--name") + 1])
+        done = podman_bed.run(*argv)
+        assert done.returncode == 0, done.stderr
+
+    yield run
+    for name in names:
+        podman_bed.run("rm", "--force", "--time", "0", "--ignore", name)
+        assert podman_bed.run("container", "exists", name).returncode != 0
+
+
+def test_the_quadlet_unit_run_as_quadlet_would_then_chat_with_its_key_file(
+    podman_bed: Bed,
+    model_uri: str,
+    free_port: int,
+    tmp_path: Path,
+    podman_run: Callable[[Path], None],
+) -> None:
+    key = "quadlet-key-0123456789"
+    options = ModelOptions(
+        model=model_uri, port=free_port, base_image=podman_bed.image, api_key=key
+    )
+    unit, key_file = generate(options, "quadlet", tmp_path, name=deployment())
+    assert key not in unit.read_text() and key_file.stat().st_mode & 0o777 == 0o600
+    podman_run(unit)
     wait_healthy(free_port)
     assert listening_on(free_port) == {"127.0.0.1"}
     assert refused_without_key(free_port) == [401, 401]
