@@ -107,7 +107,10 @@ def refused_without_key(port: int) -> list[int]:
 
 def chat_with(port: int, key: str) -> str:
     model = RamalamaModel.connect(f"http://127.0.0.1:{port}/v1", api_key=key)
-    reply = model.chat("Hello", max_tokens=4)
+    try:
+        reply = model.chat("Hello", max_tokens=4)
+    finally:
+        model.stop()  # closes its kept-alive connection; the server keeps running
     assert reply["role"] == "assistant"
     return str(reply["content"])
 
@@ -130,12 +133,17 @@ def kube_play(podman_bed: Bed) -> Iterator[Callable[[Path], None]]:
         done = podman_bed.run("kube", "play", str(manifest))
         assert done.returncode == 0, done.stderr
 
+    def pods(name: str) -> list[str]:
+        done = podman_bed.run("pod", "ps", "--filter", f"name=^{name}-pod", "--format", "{{.Name}}")
+        return done.stdout.split()
+
     yield play
     for manifest in played:
-        podman_bed.run("kube", "down", str(manifest))
         name = yaml.safe_load(manifest.read_text())["metadata"]["name"]
-        left = podman_bed.run("pod", "ps", "--filter", f"name=^{name}-pod", "--format", "{{.Name}}")
-        assert left.stdout.split() == [], f"pods left after kube down: {left.stdout}"
+        if pods(name):  # at once: kube down gives the server 10 s to stop
+            podman_bed.run("pod", "rm", "--force", "--time", "0", *pods(name))
+        podman_bed.run("kube", "down", str(manifest))  # whatever else the manifest made
+        assert pods(name) == [], "pods left after kube down"
 
 
 @pytest.fixture
