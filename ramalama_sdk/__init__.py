@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .async_model import AsyncRamalamaModel
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
     from .conversation import AsyncConversation, Conversation
-    from .deploy import LocalModelWarning
+    from .deploy import LocalModelWarning, NoKeyWarning
     from .endpoints.completions import TextCompletion
     from .endpoints.embeddings import RankedDocument
     from .endpoints.info import ModelDetails
@@ -83,6 +83,7 @@ _LAZY = {
     "AsyncConversation": "conversation",
     "Conversation": "conversation",
     "LocalModelWarning": "deploy",
+    "NoKeyWarning": "deploy",
     "ModelInfo": "store.management",
     "list_models": "store.management",
     "remove": "store.management",
@@ -151,6 +152,7 @@ __all__ = [
     "ModelInfo",
     "ModelNotFoundError",
     "NoChatTemplateWarning",
+    "NoKeyWarning",
     "ParseAttempt",
     "ParseError",
     "ProgressCallback",

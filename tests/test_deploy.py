@@ -484,6 +484,7 @@ def test_api_key_false_writes_no_key_and_warns_off_loopback(model_uri: str, tmp_
         (path,) = generate(model_options(model_uri, api_key=False), "quadlet", tmp_path / "a")
     assert "EnvironmentFile" not in quadlet_sections(path)["Container"]
     options = model_options(model_uri, api_key=False, host="0.0.0.0")
+    assert __import__("ramalama_sdk").NoKeyWarning is NoKeyWarning  # public
     with pytest.warns(NoKeyWarning, match="without an API key"):
         files = generate(options, "compose", tmp_path / "b")
     assert [p.name for p in files] == ["docker-compose.yaml"]
