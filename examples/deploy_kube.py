@@ -3,7 +3,8 @@
     python examples/deploy_kube.py MODEL [DIR]
 
 Writes the manifests into DIR (a new temporary directory if none is given)
-and prints them. No container engine needs to run. For a cluster, MODEL
+and prints them; they hold the server's new API key, so they are readable
+by their owner only. No container engine needs to run. For a cluster, MODEL
 should be an ``oci://`` reference that the cluster can pull: a ``file://``
 or Hugging Face model is mounted from this machine's disk (a warning says
 so); see "Outgrowing one machine" in the README.
@@ -29,7 +30,8 @@ def main(model_name: str, directory: Path) -> None:
     deployment = files[0].stem
     print(f"# kubectl apply -f {files[0]}")
     print(f"# kubectl expose deployment {deployment} --port {PORT}")
-    print(f'# RamalamaModel.connect("http://{deployment}:{PORT}/v1")')
+    # The server checks the key the manifest gives it (LLAMA_API_KEY in its env).
+    print(f'# RamalamaModel.connect("http://{deployment}:{PORT}/v1", api_key=LLAMA_API_KEY)')
 
 
 if __name__ == "__main__":

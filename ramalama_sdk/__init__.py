@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .agents.parsing import ParseAttempt
     from .agents.tools import Tool, ToolArgumentsError, tool_from
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
-    from .deploy import LocalModelWarning
+    from .deploy import LocalModelWarning, NoKeyWarning
     from .endpoints.completions import TextCompletion
     from .endpoints.embeddings import RankedDocument
     from .endpoints.info import ModelDetails
@@ -87,6 +87,7 @@ _LAZY = {
     "AsyncConversation": "models._async.conversation",
     "Conversation": "models._sync.conversation",
     "LocalModelWarning": "deploy",
+    "NoKeyWarning": "deploy",
     "ModelInfo": "store.management",
     "list_models": "store.management",
     "remove": "store.management",
@@ -155,6 +156,7 @@ __all__ = [
     "ModelInfo",
     "ModelNotFoundError",
     "NoChatTemplateWarning",
+    "NoKeyWarning",
     "ParseAttempt",
     "ParseError",
     "ProgressCallback",

@@ -6,21 +6,32 @@ container engine: the engine is named with ``--engine`` (podman for kube and
 quadlet files, docker for compose); ramalama runs ``ENGINE inspect IMAGE``
 once and carries on whatever the answer (no engine, or a client without a
 daemon, fails at once), and a timeout bounds an engine that hangs.
+
+ramalama writes into a private temporary folder. What it wrote there is
+repaired (``deploy_files``: the host, the key, YAML it cannot read) and only
+then placed in the user's folder, each file under a new name renamed over
+the old: no other file of that folder is read or changed, and a symbolic
+link under an output name is replaced, not followed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-import json
+import ipaddress
 import os
 import re
+import secrets
 import subprocess
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import commands
+from . import commands, deploy_files
+from .base import API_KEY_ENVS
 from .commands import Mode
+from .deploy_files import local_model_paths as local_model_paths
 from .errors import GenerateError, GenerateTimeoutError, ModelNotFoundError, RamalamaError
 from .options import ModelOptions
 from .process import engine, failures
@@ -44,8 +55,14 @@ _RAMALAMA_KIND = {
 }
 _ENGINE = {"kube": "podman", "quadlet": "podman", "quadlet/kube": "podman", "compose": "docker"}
 _WROTE = re.compile(r"^Generating .* file: (?P<name>\S+)\s*$", re.M)
-_COMMAND = re.compile(r"^(?P<indent>    )command: (?P<value>.*\S)\s*$")
-_HOST_MODEL = re.compile(r"- hostPath:\s*\n\s*path:\s*(?P<path>\S+)\s*\n\s*name:\s*model\b")
+
+
+class NoKeyWarning(UserWarning):
+    """Deployment files serve on an address other machines reach, with no API key.
+
+    ``api_key=False`` asked for no key; keep such a server on loopback, or
+    give it a key.
+    """
 
 
 class LocalModelWarning(UserWarning):
@@ -100,45 +117,6 @@ def deployment_name(model: str) -> str:
     return name[:63].rstrip("-")
 
 
-def local_model_paths(manifest: str) -> list[str]:
-    """Host paths a Kubernetes manifest of ramalama mounts as the model.
-
-    ramalama mounts an OCI model as an image volume, which a cluster pulls,
-    and any other model (``file://``, ``hf://``, a shortname) from its local
-    store through ``hostPath``, which exists only on this machine.
-
-    >>> local_model_paths('''
-    ...       - hostPath:
-    ...           path: /store/blobs/sha256-1
-    ...         name: model
-    ...       - image:
-    ...           reference: quay.io/m:1
-    ...         name: model-draft''')
-    ['/store/blobs/sha256-1']
-    """
-    return [match.group("path") for match in _HOST_MODEL.finditer(manifest)]
-
-
-def quote_compose_command(text: str) -> str:
-    """A compose file with its ``command:`` quoted, so that YAML can read it.
-
-    ramalama 0.25 writes the server command bare, and its ``--host ::``
-    makes the file invalid YAML (``docker compose`` refuses it); a JSON
-    string is a YAML double-quoted string with the same value.
-
-    >>> print(quote_compose_command("services:\\n  m:\\n    command: srv --host :: -p 1"))
-    services:
-      m:
-        command: "srv --host :: -p 1"
-    """
-    lines = text.split("\n")
-    for index, line in enumerate(lines):
-        match = _COMMAND.match(line)
-        if match and not match.group("value").startswith(('"', "'", "[")):
-            lines[index] = f"{match.group('indent')}command: {json.dumps(match.group('value'))}"
-    return "\n".join(lines)
-
-
 def generate(
     options: ModelOptions,
     kind: str,
@@ -155,20 +133,31 @@ def generate(
     ``kind`` is ``"kube"`` (a Deployment), ``"quadlet"`` (a podman
     ``.container`` unit), ``"kube/quadlet"`` (the Deployment and a ``.kube``
     unit that runs it) or ``"compose"`` (``docker-compose.yaml``). The
-    server gets the model's port (8080 when it has none), host (where
-    quadlet and compose publish the port), image (by default ramalama's
-    choice for this machine's GPU), runtime and sampling options. ``name``
-    (by default derived from the model, see ``deployment_name``) names the
-    container and the files. A model not yet in ramalama's store is pulled
-    first. Files of the same names are overwritten. Returns the files
-    written (absolute paths).
+    server gets the model's port (8080 when it has none), image (by default
+    ramalama's choice for this machine's GPU), runtime and sampling
+    options; every file publishes the port on the model's ``host``
+    (loopback unless told otherwise). ``name`` (by default derived from the
+    model, see ``deployment_name``) names the container and the files. A
+    model not yet in ramalama's store is pulled first.
 
-    Raises TypeError/ValueError for a bad ``kind``, ``name`` or ``timeout``,
-    or a runtime ramalama cannot deploy (mlx), before anything runs;
-    ModelNotFoundError or DownloadError when the model cannot be pulled;
-    GenerateError (GenerateTimeoutError) when ramalama fails (times out).
-    Warns LocalModelWarning when a Kubernetes manifest mounts the model
-    from this machine's disk.
+    The server checks an API key: the model's ``api_key``, or a new random
+    one when it is None or True (``api_key=False``: none). The manifest
+    gives it to the server in its environment; a ``.container`` unit and a
+    compose file read it from ``NAME.env`` beside them. Every file that
+    holds the key is written with mode 0600.
+
+    Files of the same names are replaced (a symbolic link under such a name
+    is replaced, never followed); nothing else in ``directory`` is touched.
+    Returns the files written (absolute paths), the key file last.
+
+    Raises TypeError/ValueError for a bad ``kind``, ``name``, ``timeout``,
+    key, a host a manifest cannot publish on, or a runtime ramalama cannot
+    deploy (mlx), before anything runs; ModelNotFoundError or DownloadError
+    when the model cannot be pulled; GenerateError (GenerateTimeoutError)
+    when ramalama fails (times out) or a file cannot be written. Warns
+    LocalModelWarning when a Kubernetes manifest mounts the model from this
+    machine's disk, and NoKeyWarning when a server reachable from other
+    machines has no key.
     """
     generate_kind = ramalama_kind(kind)
     if options.runtime == "mlx":
@@ -181,31 +170,48 @@ def generate(
         )
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if generate_kind in ("kube", "quadlet/kube"):
+        deploy_files.check_kube_host(options.host)
+    key_env = API_KEY_ENVS[options.runtime]
+    port = options.port if options.port is not None else DEFAULT_PORT
+    settings = deploy_files.Settings(
+        name=name,
+        host=options.host,
+        port=port,
+        key_env=key_env,
+        key=deploy_files.deployment_key(options.api_key) if key_env else None,
+    )
     folder = Path(directory).absolute()
     ramalama = engine.find_ramalama()
     mode = Mode(container=True, engine=_ENGINE[generate_kind])
-    argv = commands.serve_argv(
-        ramalama,
-        options,
-        mode,
-        port=options.port if options.port is not None else DEFAULT_PORT,
-        cpu_count=1,  # unused: in a container ramalama chooses the threads
-        name=name,
-        # KIND:DIR, split by ramalama at the first colon: any path fits.
-        generate=f"{generate_kind}:{folder}",
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    before = _snapshot(folder)
-    code, output = _run(argv, timeout, options.model, kind)
-    if code != 0:
-        raise _failure(options.model, kind, argv, code, output, folder)
-    written = _written(folder, before, output)
-    if generate_kind == "compose":
-        for path in written:
-            text = path.read_text(encoding="utf-8")
-            path.write_text(quote_compose_command(text), encoding="utf-8")
+    # ramalama writes into a private folder; only what it wrote there is
+    # then moved into ``folder``, so nothing else there is read or changed.
+    with tempfile.TemporaryDirectory(prefix="ramalama-sdk-generate-") as scratch:
+        argv = commands.serve_argv(
+            ramalama,
+            options,
+            mode,
+            port=port,
+            cpu_count=1,  # unused: in a container ramalama chooses the threads
+            name=name,
+            # KIND:DIR, split by ramalama at the first colon: any path fits.
+            generate=f"{generate_kind}:{scratch}",
+        )
+        code, output = _run(argv, timeout, options.model, kind)
+        if code != 0:
+            raise _failure(options.model, kind, argv, code, output, scratch)
+        made = _read_made(Path(scratch), output, options.model, kind, argv)
+    files = deploy_files.rewrite(generate_kind, made, settings)
+    written = _write_all(folder, files, options.model, kind, argv)
     if generate_kind == "kube":
-        _warn_local_model(written)
+        _warn_local_model({path.name: files[path.name].text for path in written})
+    if settings.key is None and not _is_loopback(options.host):
+        warnings.warn(
+            f"the {kind!r} files for {options.model!r} serve on {options.host} "
+            "without an API key: anyone who reaches that address can use the server",
+            NoKeyWarning,
+            stacklevel=_caller_level(),
+        )
     return written
 
 
@@ -241,33 +247,87 @@ def _run(argv: Sequence[str], timeout: float, model: str, kind: str) -> tuple[in
         log.close()
 
 
-def _snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
-    """Each file's identity, size and modification time, by name."""
-    files = {}
-    for entry in folder.iterdir():
-        if entry.is_file():
-            stat = entry.stat()
-            files[entry.name] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    return files
-
-
-def _written(folder: Path, before: dict[str, tuple[int, int, int]], output: str) -> list[Path]:
-    """The files ramalama said it wrote, then any other file it changed."""
+def _read_made(
+    scratch: Path, output: str, model: str, kind: str, argv: Sequence[str]
+) -> dict[str, str]:
+    """The files ramalama wrote into ``scratch``, by name, in the order it named them."""
     named = [m.group("name") for m in _WROTE.finditer(output)]
-    after = _snapshot(folder)
-    changed = sorted(n for n, stat in after.items() if before.get(n) != stat)
-    ordered = [n for n in dict.fromkeys([*named, *changed]) if n in after]
-    return [folder / n for n in ordered]
-
-
-def _warn_local_model(files: Sequence[Path]) -> None:
-    for path in files:
-        if path.suffix not in (".yaml", ".yml"):
+    present = sorted(entry.name for entry in scratch.iterdir() if entry.is_file())
+    made = {}
+    for file_name in dict.fromkeys([*named, *present]):
+        if file_name not in present:
             continue
-        host_paths = local_model_paths(path.read_text(encoding="utf-8", errors="replace"))
+        try:
+            made[file_name] = (scratch / file_name).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise GenerateError(
+                f"ramalama wrote {file_name!r} for {model!r}, which is not UTF-8 text",
+                model=model,
+                kind=kind,
+                command=argv,
+                exit_code=0,
+                output=output,
+            ) from None
+    return made
+
+
+def _write_all(
+    folder: Path,
+    files: dict[str, deploy_files.File],
+    model: str,
+    kind: str,
+    argv: Sequence[str],
+) -> list[Path]:
+    """Write ``files`` into ``folder``: each to a new temporary name, then renamed.
+
+    The temporary file is created (``O_EXCL | O_NOFOLLOW``, so never through
+    a link) with its final mode, and the rename replaces whatever had the
+    name, a symbolic link included, without following it.
+    """
+    temps: dict[str, str] = {}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for file_name, file in files.items():
+            temp = str(folder / f".{file_name}.{secrets.token_hex(6)}.part")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            descriptor = os.open(temp, flags, deploy_files.KEY_MODE if file.secret else 0o666)
+            temps[file_name] = temp
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(file.text)
+        for file_name in files:
+            os.replace(temps[file_name], folder / file_name)
+            del temps[file_name]
+    except OSError as exc:
+        raise GenerateError(
+            f"could not write the {kind!r} files for {model!r} into {folder}: {exc}",
+            model=model,
+            kind=kind,
+            command=argv,
+        ) from None
+    finally:
+        for temp in temps.values():
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+    return [folder / file_name for file_name in files]
+
+
+def _is_loopback(host: str) -> bool:
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_local_model(files: dict[str, str]) -> None:
+    for file_name, text in files.items():
+        if not file_name.endswith((".yaml", ".yml")):
+            continue
+        host_paths = local_model_paths(text)
         if host_paths:
             warnings.warn(
-                f"{path.name} mounts the model from this machine ({host_paths[0]}), "
+                f"{file_name} mounts the model from this machine ({host_paths[0]}), "
                 "which a cluster node does not have: push the model to an OCI "
                 "registry ('ramalama push') and generate from 'oci://REGISTRY/NAME:TAG'",
                 LocalModelWarning,
@@ -288,10 +348,22 @@ def _caller_level() -> int:
 
 
 def _failure(
-    model: str, kind: str, argv: Sequence[str], code: int, output: str, folder: Path
+    model: str, kind: str, argv: Sequence[str], code: int, output: str, folder: str
 ) -> RamalamaError:
     said = failures.error_line(output) or "ramalama printed nothing"
-    if str(folder) not in said:  # not a failure to write the files
+    if _ENGINE[ramalama_kind(kind)] == "docker" and _asks_docker(model, said):
+        return GenerateError(
+            f"generating {kind!r} files for {model!r} failed: ramalama asks the docker "
+            "client about an image model to write a compose file, and docker does not "
+            "answer here (not installed, or no daemon running: 'docker info' fails); "
+            f"ramalama said: {said} (exit code {code})",
+            model=model,
+            kind=kind,
+            command=argv,
+            exit_code=code,
+            output=output,
+        )
+    if folder not in said:  # not a failure to write the files
         pull = failures.download_error(model, argv, code, output)
         if isinstance(pull, ModelNotFoundError) or said.startswith("Failed to pull"):
             return pull  # ramalama pulls a missing model first: that failure is a download's
@@ -305,3 +377,15 @@ def _failure(
         exit_code=code,
         output=output,
     )
+
+
+def _asks_docker(model: str, said: str) -> bool:
+    """Whether ramalama failed to find an image model because docker does not answer.
+
+    ramalama 0.25 asks the engine whether an ``oci://`` (``docker://``)
+    reference is an image or an artifact, and reads no answer as "does not
+    exist".
+    """
+    if not model.startswith(("oci://", "docker://")) or "does not exist" not in said:
+        return False
+    return not engine.engine_answers("docker")

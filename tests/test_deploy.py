@@ -9,6 +9,7 @@ and parsed back.
 from __future__ import annotations
 
 import subprocess
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ import yaml  # type: ignore[import-untyped]
 from conftest import server_processes, wait_gone
 from ramalama_sdk import GenerateError, GenerateTimeoutError, ModelNotFoundError, RamalamaError
 from ramalama_sdk.commands import Mode, serve_argv
-from ramalama_sdk.deploy import LocalModelWarning, deployment_name, generate, local_model_paths
+from ramalama_sdk.deploy import (
+    LocalModelWarning,
+    NoKeyWarning,
+    deployment_name,
+    generate,
+    local_model_paths,
+)
 from ramalama_sdk.options import RUNTIMES, ModelOptions
 from ramalama_sdk.process import engine
 from ramalama_sdk.process.server import health_path
@@ -219,7 +226,8 @@ def test_kube_manifest_carries_the_options(
     assert "--no-webui" in args
     assert args[args.index("--model") + 1] == f"/mnt/models/{model_file.name}"
     assert args[args.index("--alias") + 1] == str(model_file)
-    assert container["ports"] == [{"containerPort": 8123}]
+    # Published on the model's host (loopback), not on every interface.
+    assert container["ports"] == [{"containerPort": 8123, "hostIP": "127.0.0.1", "hostPort": 8123}]
     # A file:// model is mounted from this machine's store: what the warning says.
     volumes = {v["name"]: v for v in manifest["spec"]["template"]["spec"]["volumes"]}
     assert local_model_paths(files[0].read_text()) == [volumes["model"]["hostPath"]["path"]]
@@ -243,12 +251,13 @@ def test_quadlet_unit_carries_the_options(model_uri: str, tmp_path: Path) -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning: the unit runs on this machine
         files = generate(options, "quadlet", tmp_path, name="tiny")
-    assert files == [tmp_path / "tiny.container"]
+    assert files == [tmp_path / "tiny.container", tmp_path / "tiny.env"]
     unit = quadlet_sections(files[0])
     container = unit["Container"]
     assert container["Image"] == ["img.example/s:2"]
     assert container["ContainerName"] == ["tiny"]
     assert container["PublishPort"] == ["0.0.0.0:8124:8124"]
+    assert container["EnvironmentFile"] == ["tiny.env"]  # the key
     exec_words = container["Exec"][0].split()
     assert exec_words[exec_words.index("--port") + 1] == "8124"
     assert any("target=/mnt/models/tiny-llama.gguf" in m for m in container["Mount"])
@@ -263,37 +272,42 @@ def test_kube_quadlet_writes_the_manifest_and_its_unit(
     assert sorted(p.name for p in files) == ["tiny-llama.kube", "tiny-llama.yaml"]
     unit = quadlet_sections(tmp_path / "tiny-llama.kube")
     assert unit["Kube"]["Yaml"] == ["tiny-llama.yaml"]
+    assert unit["Kube"]["PublishPort"] == ["127.0.0.1:8125:8125"]
     (manifest,) = yaml.safe_load_all((tmp_path / "tiny-llama.yaml").read_text())
-    assert container_of(manifest)["ports"] == [{"containerPort": 8125}]
+    ports = container_of(manifest)["ports"]
+    assert ports == [{"containerPort": 8125, "hostIP": "127.0.0.1", "hostPort": 8125}]
 
 
 def test_compose_file_carries_the_options(model_uri: str, model_file: Path, tmp_path: Path) -> None:
     options = model_options(model_uri, port=8126, max_tokens=64, base_image="img.example/s:3")
     files = generate(options, "compose", tmp_path)
-    assert files == [tmp_path / "docker-compose.yaml"]
+    assert files == [tmp_path / "docker-compose.yaml", tmp_path / "tiny-llama.env"]
     compose = yaml.safe_load(files[0].read_text())
     (service,) = compose["services"].values()
     assert service["container_name"] == "tiny-llama"
     assert service["image"] == "img.example/s:3"
     assert service["ports"] == ["127.0.0.1:8126:8126"]  # the model's host: loopback
-    command = service["command"].split()
+    command = service["command"]  # a list: ramalama's line is not valid YAML
+    assert command[0] == "llama-server" and command[command.index("--host") + 1] == "::"
     assert command[command.index("--port") + 1] == "8126"
     assert command[command.index("-n") + 1] == "64"
     assert any(v.endswith(f":/mnt/models/{model_file.name}:ro") for v in service["volumes"])
+    assert service["env_file"] == ["tiny-llama.env"]
 
 
 def test_without_a_port_the_deployment_uses_8080(model_uri: str, tmp_path: Path) -> None:
-    (path,) = generate(model_options(model_uri), "compose", tmp_path)
+    path, _ = generate(model_options(model_uri), "compose", tmp_path)
     (service,) = yaml.safe_load(path.read_text())["services"].values()
     assert service["ports"] == ["127.0.0.1:8080:8080"]
 
 
 def test_only_the_files_written_are_returned(model_uri: str, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    first = generate(model_options(model_uri, port=8127), "compose", tmp_path / "new" / "dir")
+    options = model_options(model_uri, port=8127, api_key=False)
+    first = generate(options, "compose", tmp_path / "new" / "dir")
     assert first == [tmp_path / "new" / "dir" / "docker-compose.yaml"]
     (tmp_path / "other.yaml").write_text("mine")
-    again = generate(model_options(model_uri, port=8128), "compose", tmp_path)
+    again = generate(model_options(model_uri, port=8128, api_key=False), "compose", tmp_path)
     assert again == [tmp_path / "docker-compose.yaml"]  # not notes.txt nor other.yaml
     assert "8128" in again[0].read_text()
 
@@ -338,20 +352,19 @@ def test_a_missing_model_is_model_not_found(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError) as caught:
         generate(ModelOptions(model=missing), "kube", tmp_path / "out")
     assert "No such file" in caught.value.output
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()
 
 
-def test_a_failing_ramalama_is_a_generate_error_with_its_output(
-    model_uri: str, tmp_path: Path
-) -> None:
-    (tmp_path / "docker-compose.yaml").mkdir()  # ramalama cannot write its file
+def test_a_file_that_cannot_be_written_is_a_generate_error(model_uri: str, tmp_path: Path) -> None:
+    (tmp_path / "docker-compose.yaml").mkdir()  # in the way of the compose file
     with pytest.raises(GenerateError) as caught:
         generate(model_options(model_uri), "compose", tmp_path)
     error = caught.value
     assert isinstance(error, RamalamaError) and isinstance(error, RuntimeError)
-    assert "Is a directory" in error.output and "Is a directory" in str(error)
-    assert error.exit_code not in (0, None)
+    assert "Is a directory" in str(error) and str(tmp_path) in str(error)
     assert error.command[-1] == model_uri
+    # Nothing half-written is left: no key file, no temporary file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docker-compose.yaml"]
 
 
 def test_a_slow_ramalama_is_stopped_at_the_timeout(model_uri: str, tmp_path: Path) -> None:
@@ -382,7 +395,7 @@ def test_the_model_classes_generate(model_uri: str, tmp_path: Path) -> None:
     manifest = yaml.safe_load(path.read_text())
     assert manifest["kind"] == "Deployment"
     assert "8123" in path.read_text() and "1024" in path.read_text()
-    assert [p.name for p in compose] == ["docker-compose.yaml"]
+    assert [p.name for p in compose] == ["docker-compose.yaml", "tiny-llama.env"]
     assert "8124" in compose[0].read_text()
     assert not model.is_running and server_processes() == []
     with pytest.raises(ValueError, match="kind"):
@@ -413,3 +426,189 @@ def test_runtime_args_reach_the_deployment(model_uri: str, tmp_path: Path) -> No
         (path,) = generate(options, "kube", tmp_path)
     text = path.read_text()
     assert "--parallel" in text and "4" in text.split("--parallel", 1)[1][:20]
+
+
+# -- what the files expose: the host and the key ----------------------------
+
+
+def env_lines(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line)
+
+
+def mode_of(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.mark.parametrize(
+    ("runtime", "key_env"), [("llama.cpp", "LLAMA_API_KEY"), ("vllm", "VLLM_API_KEY")]
+)
+def test_the_key_reaches_every_file_readable_by_its_owner_only(
+    runtime: str, key_env: str, model_uri: str, tmp_path: Path
+) -> None:
+    options = model_options(model_uri, port=8130, api_key="k-0123456789", runtime=runtime)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LocalModelWarning)
+        (manifest_path,) = generate(options, "kube", tmp_path / "kube", name="m")
+        unit_path, unit_env = generate(options, "quadlet", tmp_path / "quadlet", name="m")
+        kube_paths = generate(options, "kube/quadlet", tmp_path / "kq", name="m")
+        compose_path, compose_env = generate(options, "compose", tmp_path / "compose", name="m")
+    (manifest,) = yaml.safe_load_all(manifest_path.read_text())
+    assert {"name": key_env, "value": "k-0123456789"} in container_of(manifest)["env"]
+    assert mode_of(manifest_path) == 0o600
+    assert quadlet_sections(unit_path)["Container"]["EnvironmentFile"] == ["m.env"]
+    assert unit_env == tmp_path / "quadlet" / "m.env"
+    (service,) = yaml.safe_load(compose_path.read_text())["services"].values()
+    assert service["env_file"] == ["m.env"]
+    assert "--port" in service["command"] and "" not in service["command"]  # vLLM's starts ''
+    for key_file in (unit_env, compose_env):
+        assert env_lines(key_file) == {key_env: "k-0123456789"}
+        assert mode_of(key_file) == 0o600
+    # The key is only where it is needed: the units and compose file name its file.
+    for path in (unit_path, compose_path, *[p for p in kube_paths if p.suffix == ".kube"]):
+        assert "k-0123456789" not in path.read_text()
+    (kube_manifest,) = [p for p in kube_paths if p.suffix == ".yaml"]
+    assert mode_of(kube_manifest) == 0o600 and "k-0123456789" in kube_manifest.read_text()
+
+
+def test_without_an_api_key_each_deployment_gets_a_new_one(model_uri: str, tmp_path: Path) -> None:
+    options = model_options(model_uri, port=8131)
+    _, first = generate(options, "compose", tmp_path / "a")
+    _, second = generate(options, "compose", tmp_path / "b")
+    keys = [env_lines(path)["LLAMA_API_KEY"] for path in (first, second)]
+    assert keys[0] != keys[1] and all(len(key) >= 32 for key in keys)
+
+
+def test_api_key_false_writes_no_key_and_warns_off_loopback(model_uri: str, tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # on loopback: no warning
+        (path,) = generate(model_options(model_uri, api_key=False), "quadlet", tmp_path / "a")
+    assert "EnvironmentFile" not in quadlet_sections(path)["Container"]
+    options = model_options(model_uri, api_key=False, host="0.0.0.0")
+    assert __import__("ramalama_sdk").NoKeyWarning is NoKeyWarning  # public
+    with pytest.warns(NoKeyWarning, match="without an API key"):
+        files = generate(options, "compose", tmp_path / "b")
+    assert [p.name for p in files] == ["docker-compose.yaml"]
+    (service,) = yaml.safe_load(files[0].read_text())["services"].values()
+    assert "env_file" not in service
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::1"])
+def test_the_kube_files_publish_on_the_models_host(
+    host: str, model_uri: str, tmp_path: Path
+) -> None:
+    files = generate(model_options(model_uri, port=8132, host=host), "kube/quadlet", tmp_path)
+    (manifest,) = yaml.safe_load_all((tmp_path / "tiny-llama.yaml").read_text())
+    assert container_of(manifest)["ports"][0]["hostIP"] == host
+    address = f"[{host}]" if ":" in host else host
+    unit = quadlet_sections(tmp_path / "tiny-llama.kube")
+    assert unit["Kube"]["PublishPort"] == [f"{address}:8132:8132"]
+    assert len(files) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "match"),
+    [
+        ("kube", {"host": "localhost"}, "IP address"),
+        ("kube/quadlet", {"host": "my-box"}, "IP address"),
+        ("compose", {"api_key": "has space"}, "letters, digits"),
+        ("quadlet", {"api_key": "a$b"}, "letters, digits"),
+    ],
+)
+def test_what_the_files_cannot_say_fails_before_anything_runs(
+    kind: str, options: dict[str, Any], match: str, model_uri: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        generate(model_options(model_uri, **options), kind, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_compose_for_an_image_model_names_the_docker_daemon(tmp_path: Path) -> None:
+    if engine.engine_answers("docker"):
+        pytest.skip("docker answers here: ramalama's image lookup really runs")
+    model = "oci://localhost/ramalama-sdk-no-such-model:1"
+    with pytest.raises(GenerateError) as caught:
+        generate(ModelOptions(model=model), "compose", tmp_path)
+    assert not isinstance(caught.value, ModelNotFoundError)
+    assert "docker does not answer" in str(caught.value)
+    assert "does not exist" in caught.value.output  # what ramalama said
+
+
+# -- generate() touches its own files only (red-team round 2, item 8) ------
+
+
+class Scribbler:
+    """Another program writing in the output folder while generate() runs: a
+    log it appends to (with a line that looks like a compose ``command:``)
+    and a binary file it rewrites."""
+
+    def __init__(self, folder: Path) -> None:
+        self.log = folder / "app.log"
+        self.blob = folder / "cache.bin"
+        self.log.write_text("start\n    command: serve --port 1\n")
+        self.blob.write_bytes(b"\xff\xfe\x00")
+        self.lines = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            with self.log.open("a") as handle:
+                handle.write(f"line {self.lines}\n")
+            self.blob.write_bytes(bytes([0xFF, self.lines % 256, 0x80]))
+            self.lines += 1
+
+    def __enter__(self) -> Scribbler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def log_is_its_own(self) -> bool:
+        expected = "start\n    command: serve --port 1\n"
+        expected += "".join(f"line {n}\n" for n in range(self.lines))
+        return self.log.read_text() == expected
+
+
+def test_files_changed_by_another_program_meanwhile_are_not_reported_nor_rewritten(
+    model_uri: str, tmp_path: Path
+) -> None:
+    with Scribbler(tmp_path) as other:
+        files = generate(model_options(model_uri, port=8133), "compose", tmp_path)
+    assert other.lines > 0  # it did write while ramalama ran
+    assert files == [tmp_path / "docker-compose.yaml", tmp_path / "tiny-llama.env"]
+    assert other.log_is_its_own()  # not "quoted" as a compose file
+    assert other.blob.read_bytes()[0] == 0xFF
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "app.log",
+        "cache.bin",
+        "docker-compose.yaml",
+        "tiny-llama.env",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "planted"),
+    [
+        ("compose", "docker-compose.yaml"),
+        ("compose", "tiny-llama.env"),
+        ("kube", "tiny-llama.yaml"),
+        ("kube/quadlet", "tiny-llama.kube"),
+    ],
+)
+def test_a_link_planted_under_an_output_name_is_replaced_not_followed(
+    kind: str, planted: str, model_uri: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    victim.chmod(0o644)
+    (out / planted).symlink_to(victim)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LocalModelWarning)
+        files = generate(model_options(model_uri, port=8134), kind, out)
+    assert victim.read_text() == "precious\n" and mode_of(victim) == 0o644
+    assert out / planted in files
+    assert not (out / planted).is_symlink() and (out / planted).stat().st_size > 0
