@@ -38,6 +38,14 @@ class Mode:
     engine: str | None = None
 
 
+# Where each runtime's server reads its API key; mlx_lm's server has none.
+API_KEY_ENVS: dict[str, str | None] = {
+    "llama.cpp": "LLAMA_API_KEY",
+    "vllm": "VLLM_API_KEY",
+    "mlx": None,
+}
+
+
 def global_flags(mode: Mode) -> list[str]:
     """The flags that go before the subcommand.
 

@@ -29,8 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import commands, deploy_files
-from .base import API_KEY_ENVS
-from .commands import Mode
+from .commands import API_KEY_ENVS, Mode
 from .deploy_files import local_model_paths as local_model_paths
 from .errors import GenerateError, GenerateTimeoutError, ModelNotFoundError, RamalamaError
 from .options import ModelOptions

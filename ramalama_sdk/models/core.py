@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 
 from .. import commands
-from ..commands import Mode
+from ..commands import API_KEY_ENVS, Mode
 from ..endpoints import embeddings
 from ..errors import APIConnectionError, APITimeoutError, RamalamaError, ServerNotRunningError
 from ..http import images, protocol
@@ -37,12 +37,6 @@ CONNECT_TIMEOUT = 5.0  # seconds to open a connection to the server
 # with nobody waiting for it. A reply of at most this many tokens comes in one
 # piece, which costs a short call less.
 SHORT_REPLY_TOKENS = 64
-# Where each runtime's server reads its API key; mlx_lm's server has none.
-API_KEY_ENVS: dict[str, str | None] = {
-    "llama.cpp": "LLAMA_API_KEY",
-    "vllm": "VLLM_API_KEY",
-    "mlx": None,
-}
 
 
 class Auto(enum.Enum):

@@ -21,14 +21,14 @@ from collections.abc import Generator, Sequence
 from typing import Any
 
 from .. import commands
-from ..commands import Mode
+from ..commands import API_KEY_ENVS, Mode
 from ..errors import APIError, RamalamaError, ServerStartError
 from ..process.failures import download_error
 from ..process.server import Server, start_steps
 from ..process.steps import Step
 from ..store.progress import ProgressCallback, default_reporter
 from ..store.pull import download_steps, run_steps
-from .core import API_KEY_ENVS, AUTO, ModelCore
+from .core import AUTO, ModelCore
 
 MOUNT_DIR = "/mnt/models/"
 _DESTINATION = re.compile(r"destination=(/mnt/models/[^,\s\"']+)")
