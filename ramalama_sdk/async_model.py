@@ -27,7 +27,7 @@ from .conversation import AsyncConversation
 from .errors import RamalamaError
 from .http import protocol, replies
 from .process.server import Server
-from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop, Work
 from .process.supervisor import spawn, stop_spawned
 from .store.progress import ProgressCallback
 from .streams import AsyncChatStream, DoneHook
@@ -385,6 +385,8 @@ class AsyncRamalamaModel(AsyncFeatures):
                     await asyncio.sleep(step.seconds)
                 elif isinstance(step, Stop):
                     await asyncio.to_thread(step.server.stop)
+                elif isinstance(step, Work):
+                    result = await asyncio.to_thread(step.run)
         except BaseException:
             # Stopping waits for processes to exit: in threads, off the loop,
             # all started before the first await so that a cancellation of

@@ -23,7 +23,7 @@ from .errors import RamalamaError, ServerNotRunningError
 from .http import protocol, replies
 from .http.connections import ConnectionPool, StreamBody, TransportFailure
 from .process.server import Server
-from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from .process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop, Work
 from .process.supervisor import spawn, stop_spawned
 from .store.progress import ProgressCallback
 from .streams import ChatStream, DoneHook
@@ -466,6 +466,8 @@ class RamalamaModel(SyncFeatures):
                     self._abort.wait(step.seconds)  # stop() wakes it
                 elif isinstance(step, Stop):
                     step.server.stop()
+                elif isinstance(step, Work):
+                    result = step.run()
         except BaseException:
 
             def clean_up() -> None:
