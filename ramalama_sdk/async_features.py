@@ -6,7 +6,9 @@ module and waits for the answer through ``_call``; nothing blocks the event loop
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .endpoints import completions, embeddings, info, tokens
@@ -185,3 +187,9 @@ class AsyncFeatures(FeatureCore):
         """``complete_text()``, streamed: ``async for`` the text, then ``result()``."""
         body = completions.completion_body(self.options.model, prompt, options, stream=True)
         return self._open_text_stream(body)
+
+    # -- prompts that outlive the server -----------------------------------
+
+    async def save_prompt(self) -> list[Path]:
+        """``RamalamaModel.save_prompt()``, in a worker thread."""
+        return await asyncio.to_thread(self._save_prompt)

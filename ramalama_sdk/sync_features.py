@@ -7,6 +7,7 @@ module and waits for the answer through ``_call``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .endpoints import completions, embeddings, info, tokens
@@ -183,3 +184,10 @@ class SyncFeatures(FeatureCore):
         """``complete_text()``, streamed: iterate for text, then ``result()``."""
         body = completions.completion_body(self.options.model, prompt, options, stream=True)
         return self._open_text_stream(body)
+
+    # -- prompts that outlive the server -----------------------------------
+
+    def save_prompt(self) -> list[Path]:
+        """Save the server's prompt states to the ``prompt_cache`` folder now
+        (``stop()`` does it too); return the state files kept."""
+        return self._save_prompt()
