@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import run_python, server_processes
+from podman_bed import Bed
 from ramalama_sdk import (
     AsyncRamalamaModel,
     PromptCacheWarning,
@@ -215,3 +216,24 @@ def test_a_folder_that_cannot_be_made_fails_serve_with_nothing_left(
     with pytest.raises(RuntimeError, match="prompt_cache folder"):
         model.serve()
     assert not model.is_running and server_processes() == []
+
+
+@pytest.mark.container
+def test_in_a_container_the_folder_is_mounted_and_a_restart_restores(
+    podman_bed: Bed, model_uri: str, tmp_path: Path
+) -> None:
+    def in_podman(**options: Any) -> RamalamaModel:
+        return RamalamaModel(
+            model=model_uri, container=True, base_image=podman_bed.image, **options
+        )
+
+    with in_podman(prompt_cache=tmp_path) as model:
+        cold = processed(model, "first question")
+        [path] = model.save_prompt()  # written by llama-server inside the container
+        assert path.parent == tmp_path
+    with in_podman() as model:  # a restart without the cache
+        assert processed(model, "second question") > cold * 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PromptCacheWarning)
+        with in_podman(prompt_cache=tmp_path) as model:
+            assert processed(model, "second question") < cold / 4
