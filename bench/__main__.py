@@ -176,6 +176,7 @@ def run(
         if gemma:
             print("gemma ...", file=sys.stderr)
             rows.append(case_gemma.measure(stack.root, counts.gemma, 1))
+            rows.append(case_prompt_cache.slot_pinning(stack.tiny_uri))
             for container in (False, True):
                 print(f"prompt cache ({'container' if container else 'host'}) ...", file=sys.stderr)
                 rows += case_prompt_cache.measure(counts.prompts, container=container)

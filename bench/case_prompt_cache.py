@@ -217,6 +217,51 @@ def _rows(cases: list[str], samples: list[dict[str, float]], tokens: int) -> lis
     return rows
 
 
+def slot_pinning(tiny_uri: str, conversations: int = 6, turns: int = 3) -> Row:
+    """Share of prompt tokens llama-server reused when conversations take turns
+    over its 4 slots, left to its own slot choice or pinned with ``id_slot``.
+
+    Counts from the server's own ``timings.prompt_n``, not timings: a
+    conversation that finds its prompt cached has fewer tokens processed.
+    """
+    words = "the of and to in is it you that he was for on are with as his they be at one"
+    vocabulary = words.split()
+    reused: dict[bool, float] = {}
+    for pinned in (False, True):
+        total = processed = 0
+        with RamalamaModel(model=tiny_uri, container=False, temp=0) as model:
+            histories: list[list[ChatMessage]] = [
+                [
+                    {
+                        "role": "system",
+                        "content": " ".join(
+                            vocabulary[(i * 7 + k) % len(vocabulary)] for k in range(150)
+                        ),
+                    }
+                ]
+                for i in range(conversations)
+            ]
+            for turn in range(turns):
+                for index, history in enumerate(histories):
+                    history.append({"role": "user", "content": f"question {turn} of {index}"})
+                    extra = {"extra_body": {"id_slot": index % 4}} if pinned else {}
+                    result = model.complete(history, max_tokens=4, **extra)  # type: ignore[arg-type]
+                    history.append(result.message)
+                    total += result.usage.prompt_tokens
+                    processed += int(result.timings["prompt_n"])
+        reused[pinned] = (total - processed) / total
+    return Row(
+        f"prompt tokens reused, {conversations} conversations over 4 slots",
+        None,
+        None,
+        f"{reused[False]:.0%} unpinned, {reused[True]:.0%} with id_slot",
+        "(reported)",
+        None,
+        value=reused[True] - reused[False],
+        note="id_slot pinning is not worth adding: the server's own slot choice reuses more",
+    )
+
+
 def _podman_image() -> str | Exception:
     """The test bed's image (tests/podman_bed.py), built from this llama-server."""
     tests = str(Path(__file__).resolve().parent.parent / "tests")
@@ -242,7 +287,8 @@ def main() -> None:
     parser.add_argument("--no-container", action="store_true")
     args = parser.parse_args()
     rows: list[Row] = []
-    with private_stack():
+    with private_stack() as stack:
+        rows.append(slot_pinning(stack.tiny_uri))
         for container in (False,) if args.no_container else (False, True):
             rows += measure(args.rounds, container=container)
     print(table(rows))
