@@ -175,6 +175,20 @@ print("ok")
     assert [p for p in tmp_path.iterdir() if p.name.startswith(states.TEMP_PREFIX)] == []
 
 
+def test_a_model_left_serving_at_exit_saves_its_prompt(model_uri: str, tmp_path: Path) -> None:
+    code = f"""
+from ramalama_sdk import RamalamaModel
+model = RamalamaModel(model={model_uri!r}, prompt_cache={str(tmp_path)!r})
+model.serve()
+model.chat("hello " * 50, max_tokens=2)
+"""
+    child = run_python(code, env=dict(os.environ))
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert len(saved(tmp_path)) == 1
+    assert server_processes() == []
+
+
 def test_save_prompt_needs_the_option_and_a_server(model_uri: str, tmp_path: Path) -> None:
     model = RamalamaModel(model=model_uri, prompt_cache=tmp_path)
     with pytest.raises(ServerNotRunningError):
