@@ -27,6 +27,7 @@ from .states import StateKey
 
 CONNECT_TIMEOUT = 5.0
 LOCATE_TIMEOUT = 60.0
+_LOCATED: dict[tuple[tuple[str, ...], str | None], str] = {}
 
 
 class SavedPrompts:
@@ -172,7 +173,20 @@ class SavedPrompts:
 
 
 def locate_model(argv: Sequence[str], env: Mapping[str, str]) -> str:
-    """The model file in ramalama's store, from ``ramalama inspect --json``."""
+    """The model file in ramalama's store, from ``ramalama inspect --json``.
+
+    Remembered for the process (a restart in a container would otherwise
+    start ramalama once more), as long as the file is there.
+    """
+    known = _LOCATED.get((tuple(argv), env.get("RAMALAMA_STORE")))
+    if known is not None and os.path.isfile(known):
+        return known
+    path = _inspect_path(argv, env)
+    _LOCATED[(tuple(argv), env.get("RAMALAMA_STORE"))] = path
+    return path
+
+
+def _inspect_path(argv: Sequence[str], env: Mapping[str, str]) -> str:
     try:
         done = subprocess.run(
             list(argv),
