@@ -17,7 +17,15 @@ from typing import IO
 
 from ramalama_sdk import RamalamaModel
 
-from . import case_async, case_chat, case_gemma, case_import, case_lifecycle, case_stream
+from . import (
+    case_async,
+    case_chat,
+    case_gemma,
+    case_import,
+    case_lifecycle,
+    case_prompt_cache,
+    case_stream,
+)
 from .machine import describe
 from .published import DEFAULT_PYTHON, PublishedDriver
 from .report import table, write_json
@@ -38,10 +46,15 @@ class Counts:
     imports: int
     gemma: int
     warmup: int
+    prompts: int
 
 
-FULL = Counts(chat=300, stream=100, async_rounds=120, lifecycle=15, imports=20, gemma=10, warmup=3)
-QUICK = Counts(chat=20, stream=10, async_rounds=3, lifecycle=3, imports=3, gemma=2, warmup=1)
+FULL = Counts(
+    chat=300, stream=100, async_rounds=120, lifecycle=15, imports=20, gemma=10, warmup=3, prompts=5
+)
+QUICK = Counts(
+    chat=20, stream=10, async_rounds=3, lifecycle=3, imports=3, gemma=2, warmup=1, prompts=1
+)
 
 
 @contextlib.contextmanager
@@ -163,13 +176,17 @@ def run(
         if gemma:
             print("gemma ...", file=sys.stderr)
             rows.append(case_gemma.measure(stack.root, counts.gemma, 1))
+            rows.append(case_prompt_cache.slot_pinning(stack.tiny_uri))
+            for container in (False, True):
+                print(f"prompt cache ({'container' if container else 'host'}) ...", file=sys.stderr)
+                rows += case_prompt_cache.measure(counts.prompts, container=container)
     return machine, rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few samples: a smoke run")
-    parser.add_argument("--no-gemma", action="store_true", help="skip the real-model case")
+    parser.add_argument("--no-gemma", action="store_true", help="skip the real-model cases")
     parser.add_argument(
         "--output", type=Path, default=Path(__file__).with_name("results") / "latest.json"
     )

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from .options import DEFAULT_RUNTIME, DEFAULT_TEMP, ModelOptions
 
+# Where a container sees the prompt_cache folder (its llama-server's --slot-save-path).
+PROMPT_CACHE_MOUNT = "/mnt/ramalama-sdk-prompts"
+
 # The serve options each runtime takes, as ramalama 0.25 builds its command:
 # the vllm and mlx serve parsers reject --temp, --ngl, --threads and --webui
 # (an argparse error), vllm's command drops --max-tokens and mlx's drops
@@ -112,6 +115,9 @@ def serve_argv(
     ``runtime_takes``); mlx always runs on the host. ``generate`` (container
     mode only) asks ramalama to write deployment files (``kube``,
     ``quadlet``, ``quadlet/kube``, ``compose``) instead of serving.
+    ``prompt_cache`` becomes llama-server's ``--slot-save-path``; in a
+    container the folder is bind-mounted (``--engine-args``), and a
+    generated deployment leaves it out (the folder is on this machine).
 
     >>> serve_argv("ramalama", ModelOptions(model="m", temp=0), Mode(False),
     ...            port=8081, cpu_count=2)  # doctest: +NORMALIZE_WHITESPACE
@@ -121,6 +127,10 @@ def serve_argv(
     ...            Mode(False), port=8081, cpu_count=2)  # doctest: +NORMALIZE_WHITESPACE
     ['ramalama', '--nocontainer', '--runtime', 'vllm', 'serve', '--port', '8081',
      '--host', '127.0.0.1', '--', 'm']
+    >>> serve_argv("ramalama", ModelOptions(model="m", prompt_cache="/p"),
+    ...            Mode(True), port=8081, cpu_count=2)[-4:]  # doctest: +NORMALIZE_WHITESPACE
+    ['--engine-args=--mount=type=bind,src=/p,destination=/mnt/ramalama-sdk-prompts',
+     '--runtime-args=--slot-save-path /mnt/ramalama-sdk-prompts', '--', 'm']
     """
     runtime = options.runtime
     mode = runtime_mode(runtime, mode)
@@ -159,10 +169,18 @@ def serve_argv(
             argv += ["--threads", str(cpu_count)]
     if options.thinking is not None and "thinking" in takes:
         argv += ["--thinking", "true" if options.thinking else "false"]
-    if options.runtime_args:
+    runtime_args = list(options.runtime_args)
+    if options.prompt_cache is not None and generate is None:
+        folder = options.prompt_cache
+        if mode.container:
+            folder = PROMPT_CACHE_MOUNT
+            mount = f"--mount=type=bind,src={options.prompt_cache},destination={folder}"
+            argv.append("--engine-args=" + shlex.join([mount]))
+        runtime_args += ["--slot-save-path", folder]
+    if runtime_args:
         # One argv item: with a space, argparse takes a value that starts
         # with "--" for a flag of ramalama's own. ramalama splits it with shlex.
-        argv.append("--runtime-args=" + shlex.join(options.runtime_args))
+        argv.append("--runtime-args=" + shlex.join(runtime_args))
     argv += ["--", options.model]
     return argv
 

@@ -235,6 +235,16 @@ class NoChatTemplateWarning(UserWarning):
     """
 
 
+class PromptCacheWarning(UserWarning):
+    """A saved prompt state was not restored or not kept (``prompt_cache``).
+
+    It was made for another model file, context size, cache type or
+    llama-server build; or it is truncated or corrupt (then it is deleted);
+    or the server refused it; or a save failed. The server serves on, and
+    the prompt is processed again as if nothing had been saved.
+    """
+
+
 class ImagePullError(ServerStartError):
     """Container mode: the server's container image could not be pulled.
 

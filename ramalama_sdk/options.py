@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Sequence
 from typing import Literal, get_args
 
@@ -15,6 +16,7 @@ from .http.addresses import check_host
 
 DEFAULT_TEMP = 0.8
 DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PROMPT_CACHE_SIZE = 4 * 2**30  # bytes
 # Longer waits than this are a mistake, and sockets cannot even take some
 # (10**10 s overflows a timeval): about 116 days.
 MAX_SECONDS = 10_000_000
@@ -84,6 +86,10 @@ class ModelOptions:
     runtime_args: Sequence[str] = ()
     # A thinking model thinks (True) or answers at once (False); None: its default.
     thinking: bool | None = None
+    # A folder (absolute path) where llama-server's prompt states are kept
+    # across restarts; None: not kept. See prompt_cache/.
+    prompt_cache: str | None = None
+    prompt_cache_size: int = DEFAULT_PROMPT_CACHE_SIZE
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
@@ -144,6 +150,20 @@ class ModelOptions:
             raise TypeError("thinking must be True, False or None")
         if self.runtime == "mlx" and isinstance(self.api_key, str):
             raise ValueError("runtime='mlx': its server (mlx_lm) cannot check an api_key")
+        self._check_prompt_cache()
+
+    def _check_prompt_cache(self) -> None:
+        folder = self.prompt_cache
+        if folder is not None:
+            if not isinstance(folder, str):
+                raise TypeError("prompt_cache must be a folder's path, True, False or None")
+            if not os.path.isabs(folder) or "\0" in folder:
+                raise ValueError(f"prompt_cache must be an absolute path, not {folder!r}")
+            if "," in folder:  # a container's --mount option separates its fields with commas
+                raise ValueError(f"prompt_cache must not contain a comma: {folder!r}")
+            if self.runtime != DEFAULT_RUNTIME:
+                raise ValueError("prompt_cache needs runtime='llama.cpp' (llama-server's slots)")
+        self._check_int("prompt_cache_size", minimum=1)
 
     def _check_int(self, name: str, *, minimum: int) -> None:
         value = getattr(self, name)

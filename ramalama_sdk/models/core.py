@@ -7,22 +7,34 @@ everything else about a model lives here once.
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import secrets
 import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from .. import commands
 from ..commands import API_KEY_ENVS, Mode
 from ..endpoints import embeddings
-from ..errors import APIConnectionError, APITimeoutError, RamalamaError, ServerNotRunningError
+from ..errors import (
+    APIConnectionError,
+    APITimeoutError,
+    RamalamaError,
+    ServerNotRunningError,
+    UnsupportedError,
+)
 from ..http import images, protocol
 from ..http.addresses import check_base_url, is_loopback_url
-from ..options import ModelOptions, Runtime, check_api_key
+from ..options import DEFAULT_PROMPT_CACHE_SIZE, ModelOptions, Runtime, check_api_key
 from ..process import engine, registry, server_image
 from ..process.server import Server, start_steps
 from ..process.steps import Step
+from ..prompt_cache import slots
+from ..prompt_cache import start as prompt_start
+from ..prompt_cache.start import start_with_prompts
+from ..prompt_cache.states import prompt_cache_folder
 from ..store.progress import ProgressCallback, default_reporter
 from ..store.pull import download_steps
 from ..store.references import model_reference
@@ -73,6 +85,8 @@ class ModelCore:
         embedding: bool = False,
         rerank: bool = False,
         pooling: str | None = None,
+        prompt_cache: bool | str | os.PathLike[str] | None = None,
+        prompt_cache_size: int = DEFAULT_PROMPT_CACHE_SIZE,
     ) -> None:
         self.options = ModelOptions(
             model=model_reference(model),  # type: ignore[arg-type]  # checked there
@@ -91,6 +105,8 @@ class ModelCore:
             runtime=runtime,
             runtime_args=runtime_args,
             thinking=thinking,
+            prompt_cache=prompt_cache_folder(prompt_cache),
+            prompt_cache_size=prompt_cache_size,
         )
         extra = embeddings.serve_args(embedding, rerank, pooling, self.options.runtime)
         if extra:  # llama-server's own flags, after the caller's
@@ -209,7 +225,26 @@ class ModelCore:
         else:
             self._key = check_api_key(choice)
         env_name = key_env if self._key is not None else None
-        return start_steps(self.options, mode, ramalama, api_key_env=env_name)
+        steps = start_steps(self.options, mode, ramalama, api_key_env=env_name)
+        if self.options.prompt_cache is None:
+            return steps
+        inspect = [ramalama, *commands.global_flags(mode), "inspect", "--json"]
+        locate = functools.partial(
+            slots.locate_model, [*inspect, "--", self.options.model], self._env()
+        )
+        return start_with_prompts(steps, self.options, headers=self._headers(), locate_model=locate)
+
+    def _save_prompt(self) -> list[Path]:
+        """Save the server's prompt states now (blocking); see ``save_prompt()``."""
+        self._check_not_attached("save prompts")
+        if self.options.prompt_cache is None:
+            raise UnsupportedError(
+                f"{self.options.model!r} is served without prompt_cache: nowhere to save to"
+            )
+        server = self._server
+        if server is None or not server.alive:
+            raise self._not_running()
+        return prompt_start.save(server)
 
     def _adopt(self, server: Server, stop: Callable[[], None]) -> None:
         """Make ``server`` current; stop it at garbage collection or exit."""

@@ -100,6 +100,8 @@ class Server:
         # A container runs outside ramalama's process group: see watchdog.py.
         self.watchdog: Watchdog | None = None
         self._group_killed = False
+        # Called by stop() while the server still runs (saving its prompts).
+        self.before_stop: Callable[[], object] | None = None
         # Only the process that spawned the child can wait for it, and only
         # that process may stop it: a forked child (a gunicorn worker) that
         # inherited this object uses the server, and leaves it alone.
@@ -164,6 +166,12 @@ class Server:
         if os.getpid() != self.owner:
             self.log.close()  # this process's descriptor only
             return
+        hook, self.before_stop = self.before_stop, None
+        if hook is not None and self.popen is not None and self.popen.poll() is None:
+            try:
+                hook()
+            except Exception:  # the hook reports its own failures; stop regardless
+                pass
         try:
             if self.popen is None and self._spawning is not None:
                 # Stopped while being spawned (a cancelled task): the child

@@ -8,7 +8,7 @@ between the steps exists once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -63,4 +63,14 @@ class Launch:
     stderr: int | IO[bytes]
 
 
-Step = Spawn | Probe | Owns | Sleep | Stop | Launch
+@dataclass(frozen=True)
+class Work:
+    """Blocking work (files, a short request); send back its result.
+
+    The async driver runs it in a worker thread, off the event loop.
+    """
+
+    run: Callable[[], object]
+
+
+Step = Spawn | Probe | Owns | Sleep | Stop | Launch | Work

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from ...agents.agent import Outcome, Prepared
 from ...errors import ServerNotRunningError
 from ...process.server import Server
-from ...process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from ...process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop, Work
 from ...process.supervisor import spawn, stop_spawned
 from ...types import ChatMessage, Completion
 
@@ -169,6 +169,8 @@ async def drive_steps(
                 await asyncio.sleep(step.seconds)
             elif isinstance(step, Stop):
                 await to_thread(step.server.stop)
+            elif isinstance(step, Work):
+                result = await to_thread(step.run)
     except BaseException:
         # Stopping waits for processes to exit: in threads, off the loop,
         # all started before the first await so that a cancellation of

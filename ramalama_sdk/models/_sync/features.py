@@ -9,12 +9,14 @@ module (``endpoints/``) and waits for the answer through ``_call``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ...endpoints import completions, embeddings, info, tokens
 from ...endpoints.embeddings import RankedDocument
 from ...endpoints.info import ModelDetails
 from ..feature_core import check_flags, embed_result
+from . import io
 from .client import SyncClient
 from .text_streams import TextStream
 
@@ -173,3 +175,10 @@ class SyncFeatures(SyncClient):
         name = self._target(target)
         body = completions.completion_body(name, prompt, options, stream=True)
         return self._open_text_stream(body)
+
+    # -- prompts that outlive the server -----------------------------------
+
+    def save_prompt(self) -> list[Path]:
+        """Save the server's prompt states to the ``prompt_cache`` folder now
+        (``stop()`` does it too); return the state files kept."""
+        return io.to_thread(self._save_prompt)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from ...agents.agent import Outcome, Prepared
 from ...errors import ServerNotRunningError
 from ...process.server import Server
-from ...process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop
+from ...process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop, Work
 from ...process.supervisor import spawn, stop_spawned
 from ...types import ChatMessage, Completion
 
@@ -172,6 +172,8 @@ def drive_steps(
                     time.sleep(step.seconds)
             elif isinstance(step, Stop):
                 step.server.stop()
+            elif isinstance(step, Work):
+                result = step.run()
     except BaseException:
 
         def clean_up() -> None:

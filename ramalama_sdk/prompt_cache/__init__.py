@@ -1,0 +1,1 @@
+"""Prompts that survive restarts: llama-server's saved slots, keyed, checked, bounded."""
