@@ -16,9 +16,7 @@ running at once; the second waits and then finds the first one's result.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -30,9 +28,11 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
+
+from .cache import cache_home, file_sha256, locked, put_in_place, read_record
 
 __all__ = [
     "LLAMA_CPP_SDIST",
@@ -165,42 +165,16 @@ def recipe_for(level: str | None = None) -> BuildRecipe:
 
 def cache_root() -> Path:
     """``$XDG_CACHE_HOME/ramalama-sdk/llama-server`` (``~/.cache/...`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ramalama-sdk" / "llama-server"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return cache_home() / "llama-server"
 
 
 def cached(recipe: BuildRecipe, root: Path | None = None) -> CacheEntry | None:
     """The finished cache entry of ``recipe``, or None if there is no sound one."""
     directory = (root or cache_root()) / recipe.key
-    try:
-        info = json.loads((directory / "build-info.json").read_text(encoding="utf-8"))
-        binary = directory / "llama-server"
-        if not isinstance(info, dict) or info.get("sha256") != _sha256(binary):
-            return None
-    except (OSError, ValueError):
-        return None
-    if not os.access(binary, os.X_OK):
+    info = read_record(directory, "build-info.json", "llama-server")
+    if info is None or not os.access(directory / "llama-server", os.X_OK):
         return None
     return CacheEntry(directory, info)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def build(
@@ -220,7 +194,7 @@ def build(
     if found is not None:
         return found
     _check_tools()
-    with _locked(root / f"{recipe.key}.lock"):
+    with locked(root / f"{recipe.key}.lock"):
         found = cached(recipe, root)  # built by another process meanwhile
         if found is not None:
             return found
@@ -241,14 +215,10 @@ def build(
                 "compiler": recipe.compiler,
                 "build_seconds": round(time.monotonic() - started, 1),
                 "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "sha256": _sha256(entry_dir / "llama-server"),
+                "sha256": file_sha256(entry_dir / "llama-server"),
             }
             (entry_dir / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
-            target = root / recipe.key
-            # A damaged entry left from before is replaced, never repaired.
-            if target.exists():
-                shutil.rmtree(target)
-            os.rename(entry_dir, target)
+            put_in_place(entry_dir, root / recipe.key)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         log.unlink(missing_ok=True)
