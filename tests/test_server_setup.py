@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import server_processes
-from ramalama_sdk.stack import server_binary, server_build
+from ramalama_sdk.stack import cache, server_binary, server_build
 from ramalama_sdk.stack.server_binary import LlamaServer, ProbeError, find_or_build, probe
 from ramalama_sdk.stack.server_build import BuildError, BuildRecipe, build, cached, recipe_for
 from ramalama_sdk.testing import tiny_model
@@ -226,7 +226,7 @@ def test_a_second_build_waits_for_the_first_and_takes_its_result(tmp_path: Path)
 
     recipe = recipe_for("x86-64-v3")
     result: list[object] = []
-    with server_build._locked(tmp_path / f"{recipe.key}.lock"):  # the first build
+    with cache.locked(tmp_path / f"{recipe.key}.lock"):  # the first build
         waiter = threading.Thread(
             target=lambda: result.append(build(recipe, root=tmp_path)), daemon=True
         )

