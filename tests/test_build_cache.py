@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from ramalama_sdk.stack import cache, cache_trust, server_binary, server_build
+from ramalama_sdk.stack import cache_trust, server_binary, server_build
+from ramalama_sdk.stack.cache import locked
 from ramalama_sdk.stack.server_binary import ProbeError, find_or_build
 from ramalama_sdk.stack.server_build import BuildError, build, cached, recipe_for
 
@@ -223,7 +224,7 @@ def test_stale_work_folders_go_unless_their_build_runs(tmp_path: Path) -> None:
     recipe = recipe_for()
     stale = tmp_path / f".{recipe.key}.abc_1234"
     stale.mkdir()
-    with cache.locked(tmp_path / f"{recipe.key}.lock"):  # that build is running
+    with locked(tmp_path / f"{recipe.key}.lock"):  # that build is running
         assert server_build.remove_stale_work(tmp_path) == []
     assert server_build.remove_stale_work(tmp_path) == [stale]
     assert not stale.exists()
