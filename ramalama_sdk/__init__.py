@@ -37,12 +37,14 @@ from .errors import (
     ServerNotRunningError,
     ServerStartError,
     ServerTimeoutError,
+    ToolServerError,
     UnsupportedError,
 )
 from .types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob, Usage
 
 if TYPE_CHECKING:
     from .agents.agent import ActResult, ToolRun
+    from .agents.mcp_tools import McpServer, McpToolError
     from .agents.parsing import ParseAttempt
     from .agents.tools import Tool, ToolArgumentsError, tool_from
     from .async_model import AsyncRamalamaModel
@@ -70,6 +72,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "ActResult": "agents.agent",
     "ToolRun": "agents.agent",
+    "McpServer": "agents.mcp_tools",
+    "McpToolError": "agents.mcp_tools",
     "ActOptions": "chat_options",
     "ChatOptions": "chat_options",
     "GenerationOptions": "chat_options",
@@ -147,6 +151,8 @@ __all__ = [
     "JinjaRequiredError",
     "LocalModelWarning",
     "MaxRoundsError",
+    "McpServer",
+    "McpToolError",
     "ModelDetails",
     "ModelInfo",
     "ModelNotFoundError",
@@ -173,6 +179,7 @@ __all__ = [
     "ToolCall",
     "ToolCallDict",
     "ToolRun",
+    "ToolServerError",
     "TopLogprob",
     "UnsupportedError",
     "Usage",

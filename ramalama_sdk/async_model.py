@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import deploy
-from .agents import agent, parsing
+from .agents import agent, mcp_tools, parsing
 from .async_features import AsyncFeatures
 from .base import AUTO, CONNECT_TIMEOUT, Auto
 from .conversation import AsyncConversation
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import pydantic
     from typing_extensions import Unpack
 
-    from .agents.tools import ToolLike
+    from .agents.mcp_tools import ToolSource
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
 
 T = TypeVar("T")
@@ -211,7 +211,7 @@ class AsyncRamalamaModel(AsyncFeatures):
     async def act(
         self,
         prompt: str | list[ChatMessage],
-        tools: Sequence[ToolLike],
+        tools: Sequence[ToolSource],
         *,
         history: list[ChatMessage] | None = None,
         max_rounds: int = 10,
@@ -222,10 +222,11 @@ class AsyncRamalamaModel(AsyncFeatures):
         """``RamalamaModel.act()`` with awaits: coroutine tools are awaited, plain
         functions run in worker threads, and the calls of one reply run
         concurrently."""
-        steps = agent.start(
-            prompt, history, tools, max_rounds, on_message, raise_tool_errors, options
-        )
-        return await agent.drive_async(steps, self._complete)
+        async with mcp_tools.opened_async(tools) as toolset:
+            steps = agent.start(
+                prompt, history, toolset, max_rounds, on_message, raise_tool_errors, options
+            )
+            return await agent.drive_async(steps, self._complete)
 
     async def parse(
         self,

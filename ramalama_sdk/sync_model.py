@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
 from . import deploy
-from .agents import agent, parsing
+from .agents import agent, mcp_tools, parsing
 from .base import AUTO, CONNECT_TIMEOUT, Auto
 from .conversation import Conversation
 from .errors import RamalamaError, ServerNotRunningError
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pydantic
     from typing_extensions import Unpack
 
-    from .agents.tools import ToolLike
+    from .agents.mcp_tools import ToolSource
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
 # RETRY_NOTE, why a request is sent once more after a connection error and
 # why a stream asks for a connection of its own: llama-server closes a
@@ -229,7 +229,7 @@ class RamalamaModel(SyncFeatures):
     def act(
         self,
         prompt: str | list[ChatMessage],
-        tools: Sequence[ToolLike],
+        tools: Sequence[ToolSource],
         *,
         history: list[ChatMessage] | None = None,
         max_rounds: int = 10,
@@ -246,10 +246,11 @@ class RamalamaModel(SyncFeatures):
         with its arguments converted to the annotated types, and sends the
         results back; it ends when a reply calls no tool. See the README.
         """
-        steps = agent.start(
-            prompt, history, tools, max_rounds, on_message, raise_tool_errors, options
-        )
-        return agent.drive(steps, self._complete)
+        with mcp_tools.opened(tools) as toolset:
+            steps = agent.start(
+                prompt, history, toolset, max_rounds, on_message, raise_tool_errors, options
+            )
+            return agent.drive(steps, self._complete)
 
     def parse(
         self,

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MaxRoundsError
+from ..errors import MaxRoundsError, ToolServerError
 from ..http.protocol import check_history, check_message, check_options
 from ..types import ChatMessage, Completion, ToolCall
 from .tools import Tool, ToolArgumentsError, tool_result_text, tools_from
@@ -236,6 +236,8 @@ def run_one(ready: Prepared) -> Outcome:
         if inspect.isawaitable(value):
             value = asyncio.run(_awaited(value))
         return Outcome(value)
+    except ToolServerError:  # not the tool's answer: the server behind it is gone
+        raise
     except Exception as exc:  # sent back to the model, or re-raised by _settle
         return Outcome(exception=exc)
 
@@ -258,6 +260,8 @@ async def run_one_async(ready: Prepared) -> Outcome:
             if inspect.isawaitable(value):
                 value = await value
         return Outcome(value)
+    except ToolServerError:
+        raise
     except Exception as exc:
         return Outcome(exception=exc)
 
