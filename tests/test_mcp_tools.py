@@ -26,6 +26,7 @@ from ramalama_sdk import (
     McpToolError,
     RamalamaModel,
     ToolArgumentsError,
+    ToolRun,
     ToolServerError,
 )
 from ramalama_sdk.agents.mcp_tools import schema_checker
@@ -68,10 +69,10 @@ def _received(calls: Path) -> list[dict[str, int]]:
     return [json.loads(line) for line in calls.read_text().splitlines()]
 
 
-def _check_adds(runs: list[object], calls: Path) -> None:
+def _check_adds(runs: list[ToolRun], calls: Path) -> None:
     """Every add the model asked for reached the server, and its answer came back."""
     received = _received(calls)
-    adds = [run for run in runs if run.call.name == "add"]  # type: ignore[attr-defined]
+    adds = [run for run in runs if run.call.name == "add"]
     assert adds and len(adds) == len(received), (runs, received)
     for run, seen in zip(adds, received, strict=True):
         assert run.error is None, run
@@ -219,7 +220,7 @@ def test_arguments_are_checked_against_the_tool_schema() -> None:
 
 def test_mcp_server_options_are_checked() -> None:
     with pytest.raises(TypeError, match="command must be a list"):
-        McpServer.stdio("python server.py")  # type: ignore[arg-type]
+        McpServer.stdio("python server.py")
     with pytest.raises(ValueError, match="url must be an http"):
         McpServer.http("ftp://example/mcp")
     with pytest.raises(ValueError, match="timeout must be > 0"):
