@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
     from .conversation import AsyncConversation, Conversation
     from .deploy import LocalModelWarning
+    from .endpoints.classify import Classification
     from .endpoints.completions import TextCompletion
     from .endpoints.embeddings import RankedDocument
     from .endpoints.info import ModelDetails
@@ -97,6 +98,7 @@ _LAZY = {
     "ChatStream": "streams",
     "RamalamaModel": "sync_model",
     "TextCompletion": "endpoints.completions",
+    "Classification": "endpoints.classify",
     "RankedDocument": "endpoints.embeddings",
     "ContentPart": "http.images",
     "ModelDetails": "endpoints.info",
@@ -137,6 +139,7 @@ __all__ = [
     "ChatMessage",
     "ChatOptions",
     "ChatStream",
+    "Classification",
     "CommandError",
     "Completion",
     "ContainerEngineError",

@@ -9,17 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from .endpoints import completions, embeddings, info, tokens
+from .endpoints import classify, completions, embeddings, info, tokens
 from .endpoints.embeddings import RankedDocument
 from .endpoints.info import ModelDetails
 from .errors import APIError, RamalamaError
 from .features import FeatureCore, check_flags, embed_result, optional_props
+from .http import protocol
 from .text_streams import AsyncTextStream
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .chat_options import GenerationOptions
+    from .types import ChatMessage
 
 
 class AsyncFeatures(FeatureCore):
@@ -159,6 +161,45 @@ class AsyncFeatures(FeatureCore):
         docs = embeddings.check_texts(documents, "documents")
         answer = await self._call("POST", embeddings.RERANK_PATH, body)
         return embeddings.parse_rerank(answer, docs, top_n)
+
+    # -- choosing among labels -----------------------------------------------
+
+    async def classify(
+        self,
+        text: str,
+        labels: Sequence[str],
+        *,
+        instruction: str = classify.DEFAULT_INSTRUCTION,
+        history: list[ChatMessage] | None = None,
+    ) -> classify.Classification:
+        """``RamalamaModel.classify()`` with awaits."""
+        checked = classify.check_labels(labels)
+        messages = classify.prompt_messages(text, checked, instruction, history)
+
+        async def scored(label: str) -> float:
+            ids = await self.tokenize(label)
+            body = classify.forced_body(self.options.model, messages, ids)
+            reply = protocol.parse_completion(await self._call("POST", protocol.CHAT_PATH, body))
+            return classify.label_logprob(label, reply, len(ids))
+
+        # One after the other: the first request fills the prompt cache for the rest.
+        scores = {label: await scored(label) for label in checked}
+        return classify.classification(scores)
+
+    async def score(
+        self,
+        text: str,
+        *,
+        instruction: str = "Answer the question.",
+        history: list[ChatMessage] | None = None,
+    ) -> float:
+        """The probability that the model answers Yes (against No) to ``text``.
+
+        model.score("Is this review positive? 'Great phone!'")   # e.g. 0.93
+        """
+        labels = [classify.YES, classify.NO]
+        result = await self.classify(text, labels, instruction=instruction, history=history)
+        return result.probabilities[classify.YES]
 
     # -- text completion ---------------------------------------------------
 

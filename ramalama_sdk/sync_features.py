@@ -9,17 +9,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from .endpoints import completions, embeddings, info, tokens
+from .endpoints import classify, completions, embeddings, info, tokens
 from .endpoints.embeddings import RankedDocument
 from .endpoints.info import ModelDetails
 from .errors import APIError, RamalamaError
 from .features import FeatureCore, check_flags, embed_result, optional_props
+from .http import protocol
 from .text_streams import TextStream
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .chat_options import GenerationOptions
+    from .types import ChatMessage
 
 
 class SyncFeatures(FeatureCore):
@@ -157,6 +159,50 @@ class SyncFeatures(FeatureCore):
         docs = embeddings.check_texts(documents, "documents")
         answer = self._call("POST", embeddings.RERANK_PATH, body)
         return embeddings.parse_rerank(answer, docs, top_n)
+
+    # -- choosing among labels -----------------------------------------------
+
+    def classify(
+        self,
+        text: str,
+        labels: Sequence[str],
+        *,
+        instruction: str = classify.DEFAULT_INSTRUCTION,
+        history: list[ChatMessage] | None = None,
+    ) -> classify.Classification:
+        """Which of ``labels`` the model gives ``text``, with a probability each.
+
+            result = model.classify("I love it!", ["positive", "negative"],
+                                    instruction="The sentiment of the text?")
+            print(result.label, result.probabilities)   # probabilities sum to 1
+
+        Each label is scored by the model's own probability of answering it
+        (one short request per label, on any chat model).
+        """
+        checked = classify.check_labels(labels)
+        messages = classify.prompt_messages(text, checked, instruction, history)
+        scores = {}
+        for label in checked:
+            ids = self.tokenize(label)
+            body = classify.forced_body(self.options.model, messages, ids)
+            reply = protocol.parse_completion(self._call("POST", protocol.CHAT_PATH, body))
+            scores[label] = classify.label_logprob(label, reply, len(ids))
+        return classify.classification(scores)
+
+    def score(
+        self,
+        text: str,
+        *,
+        instruction: str = "Answer the question.",
+        history: list[ChatMessage] | None = None,
+    ) -> float:
+        """The probability that the model answers Yes (against No) to ``text``.
+
+        model.score("Is this review positive? 'Great phone!'")   # e.g. 0.93
+        """
+        labels = [classify.YES, classify.NO]
+        result = self.classify(text, labels, instruction=instruction, history=history)
+        return result.probabilities[classify.YES]
 
     # -- text completion ---------------------------------------------------
 
