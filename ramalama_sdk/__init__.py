@@ -38,16 +38,19 @@ from .errors import (
     ServerNotRunningError,
     ServerStartError,
     ServerTimeoutError,
+    ToolServerError,
     UnsupportedError,
 )
 from .types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob, Usage
 
 if TYPE_CHECKING:
     from .agents.agent import ActResult, ToolRun
+    from .agents.mcp_tools import McpServer, McpToolError
     from .agents.parsing import ParseAttempt
     from .agents.tools import Tool, ToolArgumentsError, tool_from
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
     from .deploy import LocalModelWarning, NoKeyWarning
+    from .endpoints.classify import Classification
     from .endpoints.completions import TextCompletion
     from .endpoints.embeddings import RankedDocument
     from .endpoints.info import ModelDetails
@@ -75,6 +78,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "ActResult": "agents.agent",
     "ToolRun": "agents.agent",
+    "McpServer": "agents.mcp_tools",
+    "McpToolError": "agents.mcp_tools",
     "ActOptions": "chat_options",
     "ChatOptions": "chat_options",
     "GenerationOptions": "chat_options",
@@ -99,6 +104,7 @@ _LAZY = {
     "ChatStream": "models._sync.streams",
     "RamalamaModel": "models._sync.model",
     "TextCompletion": "endpoints.completions",
+    "Classification": "endpoints.classify",
     "RankedDocument": "endpoints.embeddings",
     "ContentPart": "http.images",
     "ModelDetails": "endpoints.info",
@@ -139,6 +145,7 @@ __all__ = [
     "ChatMessage",
     "ChatOptions",
     "ChatStream",
+    "Classification",
     "CommandError",
     "Completion",
     "ContainerEngineError",
@@ -153,6 +160,8 @@ __all__ = [
     "JinjaRequiredError",
     "LocalModelWarning",
     "MaxRoundsError",
+    "McpServer",
+    "McpToolError",
     "ModelDetails",
     "ModelInfo",
     "ModelNotFoundError",
@@ -181,6 +190,7 @@ __all__ = [
     "ToolCall",
     "ToolCallDict",
     "ToolRun",
+    "ToolServerError",
     "TopLogprob",
     "UnsupportedError",
     "Usage",

@@ -36,7 +36,8 @@ class GenerationOptions(TypedDict, total=False):
     Sampling: ``temperature``, ``top_p``, ``top_k``, ``min_p``, ``seed``,
     ``repeat_penalty``, ``presence_penalty``, ``frequency_penalty``,
     ``logit_bias`` ({token id: bias}). Length: ``max_tokens``, ``stop``.
-    Thinking: ``reasoning_effort``, ``chat_template_kwargs``. Scores:
+    Thinking: ``reasoning_effort``, ``thinking_budget`` (tokens of reasoning,
+    then the answer is forced), ``chat_template_kwargs``. Scores:
     ``logprobs``, ``top_logprobs``. Server: ``cache_prompt``. Anything else:
     ``extra_body``, merged into the request last and unchecked.
     """
@@ -55,6 +56,7 @@ class GenerationOptions(TypedDict, total=False):
     logprobs: bool | None
     top_logprobs: int | None
     reasoning_effort: ReasoningEffort | None
+    thinking_budget: int | None
     chat_template_kwargs: Mapping[str, Any] | None
     cache_prompt: bool | None
     extra_body: Mapping[str, Any] | None
@@ -221,6 +223,8 @@ CHECKS: dict[str, Callable[[str, object], object]] = {
     "logprobs": _flag,
     "top_logprobs": lambda n, v: _integer(n, v, 0, 20),
     "reasoning_effort": _word,
+    # llama-server reads it as a 32-bit integer; 0 ends the thinking at once.
+    "thinking_budget": lambda n, v: _integer(n, v, 0, 2**31 - 1),
     "chat_template_kwargs": _json_object,
     "cache_prompt": _flag,
     "extra_body": _extra_body,
@@ -239,6 +243,8 @@ def finish(checked: dict[str, object]) -> dict[str, object]:
         raise ValueError("top_logprobs needs logprobs=True")
     if "parallel_tool_calls" in checked and "tools" not in checked:
         raise ValueError("parallel_tool_calls needs tools")
+    if "thinking_budget" in checked:  # llama-server's name for it
+        checked["thinking_budget_tokens"] = checked.pop("thinking_budget")
     apply_tool_choice(checked)
     return checked
 

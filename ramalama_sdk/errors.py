@@ -176,6 +176,11 @@ class MaxRoundsError(RamalamaError, RuntimeError):
         self.tool_runs = list(tool_runs)
 
 
+class ToolServerError(RamalamaError, ConnectionError):
+    """An MCP server given as a tool source could not be started or reached,
+    or died; its message names the server and what it logged."""
+
+
 class ParseError(RamalamaError, ValueError):
     """``parse()`` got no reply that validates; ``attempts`` holds each raw
     reply with its validation error, the last one last."""

@@ -40,6 +40,7 @@ REPLACEMENTS = {
     "AsyncTextStream": "TextStream",
     "AsyncConversation": "Conversation",
     "aclose": "close",
+    "opened_async": "opened",
 }
 # unasync rewrites code, not prose: docstrings and comments read the same
 # once these are applied (nothing in the code is left to match them).

@@ -3,9 +3,8 @@
 The tiny model served with ``thinking=True`` has a template that opens
 ``<think>`` in the generation prompt, as recent thinking models do, so what
 it generates is reasoning to llama-server. At temperature 0 it never stops by
-itself; llama-server's reasoning budget (``thinking_budget_tokens``, sent
-through ``extra_body``) closes the thinking after a few tokens, and what
-follows is the answer.
+itself; the per-call ``thinking_budget`` (llama-server's reasoning budget)
+closes the thinking after a few tokens, and what follows is the answer.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ USER: list[ChatMessage] = [{"role": "user", "content": "Why is the sky blue?"}]
 THINK: dict[str, Any] = {
     "temperature": 0,
     "max_tokens": 16,
-    "extra_body": {"thinking_budget_tokens": 4},
+    "thinking_budget": 4,
 }
 
 
@@ -66,6 +65,28 @@ def test_reasoning_is_split_from_the_answer(model: RamalamaModel) -> None:
     # The reply, reasoning included, is valid history for the next turn.
     again = model.complete([*USER, result.message, {"role": "user", "content": "More"}], **THINK)
     assert again.reasoning and again.content
+
+
+def test_thinking_budget_ends_the_reasoning_and_the_answer_follows(model: RamalamaModel) -> None:
+    """Without a budget this model thinks until max_tokens runs out (below):
+    a budget ends the thinking after that many tokens, then it answers."""
+    replies = {
+        budget: model.complete(USER, temperature=0, max_tokens=24, thinking_budget=budget)
+        for budget in (2, 8)
+    }
+    for reply in replies.values():
+        assert reply.content and not reply.cut_off_while_thinking, reply
+    short, long = replies[2].reasoning or "", replies[8].reasoning or ""
+    # Greedy: the same thoughts, ended sooner.
+    assert short and long.startswith(short) and len(long) > len(short)
+    assert len(model.tokenize(short)) <= 2 and len(model.tokenize(long)) <= 8
+
+
+def test_thinking_budget_is_checked_before_sending(model: RamalamaModel) -> None:
+    with pytest.raises(ValueError, match="thinking_budget must be"):
+        model.chat("Hi", thinking_budget=-1)
+    with pytest.raises(TypeError, match="thinking_budget must be an int"):
+        model.chat("Hi", thinking_budget=True)
 
 
 def test_thinking_cut_off_by_max_tokens_is_said(model: RamalamaModel) -> None:
@@ -115,6 +136,9 @@ def test_serve_option_thinking_false(thinking_uri: str) -> None:
 async def test_async_reasoning_in_replies_and_streams(amodel: AsyncRamalamaModel) -> None:
     whole = await amodel.complete(USER, **THINK)
     assert whole.reasoning and whole.content
+    sooner = await amodel.complete(USER, temperature=0, max_tokens=16, thinking_budget=2)
+    assert sooner.content and whole.reasoning.startswith(sooner.reasoning or "\0")
+    assert len(sooner.reasoning or "") < len(whole.reasoning)
     stream = amodel.stream("Why is the sky blue?", **THINK)
     events = [event async for event in stream.events()]
     assert "".join(e.text for e in events if e.kind == "reasoning") == whole.reasoning

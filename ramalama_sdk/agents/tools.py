@@ -54,6 +54,9 @@ class Tool:
     # of its fields the parameter it fills (None: the tool is that class).
     _arguments: type[pydantic.BaseModel] | None = field(default=None, repr=False)
     _fields: tuple[tuple[str, str, bool], ...] = field(default=(), repr=False)
+    # A tool whose schema comes from elsewhere (an MCP server): its check of
+    # the arguments, which then go to the function as keywords.
+    _check: Callable[[Mapping[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
 
     def schema(self) -> dict[str, Any]:
         """The tool as an entry of a request's ``tools`` list."""
@@ -69,6 +72,8 @@ class Tool:
         """
         import pydantic
 
+        if self._check is not None:
+            return [], self._check(arguments)
         if self._arguments is None:
             raise ToolArgumentsError(f"tool {self.name!r} has no Python function to run")
         try:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ...agents.agent import ActResult, MessageCallback
-    from ...agents.tools import ToolLike
+    from ...agents.mcp_tools import ToolSource
     from ...chat_options import ActOptions, ChatOptions
     from .model import AsyncRamalamaModel
     from .streams import AsyncChatStream
@@ -52,7 +52,7 @@ class AsyncConversation(History):
     async def act(
         self,
         text: str,
-        tools: Sequence[ToolLike],
+        tools: Sequence[ToolSource],
         *,
         max_rounds: int = 10,
         on_message: MessageCallback | None = None,

@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from ...endpoints import completions, embeddings, info, tokens
+from ...endpoints import classify, completions, embeddings, info, tokens
 from ...endpoints.embeddings import RankedDocument
 from ...endpoints.info import ModelDetails
+from ...http import protocol
 from ..feature_core import check_flags, embed_result
 from . import io
 from .client import AsyncClient
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ...chat_options import GenerationOptions
+    from ...types import ChatMessage
 
 
 class AsyncFeatures(AsyncClient):
@@ -135,6 +137,53 @@ class AsyncFeatures(AsyncClient):
         docs = embeddings.check_texts(documents, "documents")
         answer = await self._call("POST", embeddings.RERANK_PATH, body)
         return embeddings.parse_rerank(answer, docs, top_n)
+
+    # -- choosing among labels -----------------------------------------------
+
+    async def classify(
+        self,
+        text: str,
+        labels: Sequence[str],
+        *,
+        instruction: str = classify.DEFAULT_INSTRUCTION,
+        history: list[ChatMessage] | None = None,
+    ) -> classify.Classification:
+        """Which of ``labels`` the model gives ``text``, with a probability each.
+
+            result = model.classify("I love it!", ["positive", "negative"],
+                                    instruction="The sentiment of the text?")
+            print(result.label, result.probabilities)   # probabilities sum to 1
+
+        Each label is scored by the model's own probability of answering it
+        (one short request per label, on any chat model; one after the other,
+        so that the first request fills the prompt cache for the rest).
+        """
+        checked = classify.check_labels(labels)
+        messages = classify.prompt_messages(text, checked, instruction, history)
+        scores = {}
+        for label in checked:
+            ids = await self.tokenize(label)
+            body = classify.forced_body(self.options.model, messages, ids)
+            answer = await self._call("POST", protocol.CHAT_PATH, body)
+            scores[label] = classify.label_logprob(
+                label, protocol.parse_completion(answer), len(ids)
+            )
+        return classify.classification(scores)
+
+    async def score(
+        self,
+        text: str,
+        *,
+        instruction: str = "Answer the question.",
+        history: list[ChatMessage] | None = None,
+    ) -> float:
+        """The probability that the model answers Yes (against No) to ``text``.
+
+        model.score("Is this review positive? 'Great phone!'")   # e.g. 0.93
+        """
+        labels = [classify.YES, classify.NO]
+        result = await self.classify(text, labels, instruction=instruction, history=history)
+        return result.probabilities[classify.YES]
 
     # -- text completion ---------------------------------------------------
 

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ...agents.agent import Outcome, Prepared
-from ...errors import ServerNotRunningError
+from ...errors import ServerNotRunningError, ToolServerError
 from ...process.server import Server
 from ...process.steps import Launch, Owns, Probe, Sleep, Spawn, Step, Stop, Work
 from ...process.supervisor import spawn, stop_spawned
@@ -204,6 +204,8 @@ async def _run_one(ready: Prepared) -> Outcome:
             if inspect.isawaitable(value):
                 value = await value
         return Outcome(value)
+    except ToolServerError:  # not the tool's answer: the server behind it is gone
+        raise
     except Exception as exc:  # sent back to the model, or re-raised by the loop
         return Outcome(exception=exc)
 

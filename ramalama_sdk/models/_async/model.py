@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ... import deploy
-from ...agents import agent, parsing
+from ...agents import agent, mcp_tools, parsing
 from ...http import protocol, replies
 from ...store.progress import ProgressCallback
 from ...types import ChatMessage, Completion
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import pydantic
     from typing_extensions import Unpack
 
-    from ...agents.tools import ToolLike
+    from ...agents.mcp_tools import ToolSource
     from ...chat_options import ActOptions, ChatOptions, ParseOptions
 
 T = TypeVar("T")
@@ -242,7 +242,7 @@ class AsyncRamalamaModel(AsyncFeatures):
     async def act(
         self,
         prompt: str | list[ChatMessage],
-        tools: Sequence[ToolLike],
+        tools: Sequence[ToolSource],
         *,
         history: list[ChatMessage] | None = None,
         max_rounds: int = 10,
@@ -266,7 +266,7 @@ class AsyncRamalamaModel(AsyncFeatures):
     async def _act(
         self,
         prompt: str | list[ChatMessage],
-        tools: Sequence[ToolLike],
+        tools: Sequence[ToolSource],
         history: list[ChatMessage] | None,
         max_rounds: int,
         on_message: agent.MessageCallback | None,
@@ -274,11 +274,13 @@ class AsyncRamalamaModel(AsyncFeatures):
         options: Mapping[str, Any],
         target: str | None = None,
     ) -> agent.ActResult:
-        """act(); ``target``: the model a router serves."""
-        steps = agent.start(
-            prompt, history, tools, max_rounds, on_message, raise_tool_errors, options
-        )
-        return await drive_act(steps, functools.partial(self._complete, target=target))
+        """act(); ``target``: the model a router serves. MCP servers among
+        ``tools`` are open for the call only."""
+        async with mcp_tools.opened_async(tools) as toolset:
+            steps = agent.start(
+                prompt, history, toolset, max_rounds, on_message, raise_tool_errors, options
+            )
+            return await drive_act(steps, functools.partial(self._complete, target=target))
 
     async def parse(
         self,

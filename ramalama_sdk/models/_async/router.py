@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ...agents.agent import ActResult, MessageCallback
-    from ...agents.tools import ToolLike
+    from ...agents.mcp_tools import ToolSource
     from ...chat_options import ActOptions, ChatOptions, GenerationOptions, ParseOptions
 
 M = TypeVar("M", bound="pydantic.BaseModel")
@@ -198,7 +198,7 @@ class AsyncRamalamaRouter:
     async def act(
         self,
         prompt: str | list[ChatMessage],
-        tools: Sequence[ToolLike],
+        tools: Sequence[ToolSource],
         *,
         model: str,
         history: list[ChatMessage] | None = None,

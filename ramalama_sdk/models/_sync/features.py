@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from ...endpoints import completions, embeddings, info, tokens
+from ...endpoints import classify, completions, embeddings, info, tokens
 from ...endpoints.embeddings import RankedDocument
 from ...endpoints.info import ModelDetails
+from ...http import protocol
 from ..feature_core import check_flags, embed_result
 from . import io
 from .client import SyncClient
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ...chat_options import GenerationOptions
+    from ...types import ChatMessage
 
 
 class SyncFeatures(SyncClient):
@@ -137,6 +139,53 @@ class SyncFeatures(SyncClient):
         docs = embeddings.check_texts(documents, "documents")
         answer = self._call("POST", embeddings.RERANK_PATH, body)
         return embeddings.parse_rerank(answer, docs, top_n)
+
+    # -- choosing among labels -----------------------------------------------
+
+    def classify(
+        self,
+        text: str,
+        labels: Sequence[str],
+        *,
+        instruction: str = classify.DEFAULT_INSTRUCTION,
+        history: list[ChatMessage] | None = None,
+    ) -> classify.Classification:
+        """Which of ``labels`` the model gives ``text``, with a probability each.
+
+            result = model.classify("I love it!", ["positive", "negative"],
+                                    instruction="The sentiment of the text?")
+            print(result.label, result.probabilities)   # probabilities sum to 1
+
+        Each label is scored by the model's own probability of answering it
+        (one short request per label, on any chat model; one after the other,
+        so that the first request fills the prompt cache for the rest).
+        """
+        checked = classify.check_labels(labels)
+        messages = classify.prompt_messages(text, checked, instruction, history)
+        scores = {}
+        for label in checked:
+            ids = self.tokenize(label)
+            body = classify.forced_body(self.options.model, messages, ids)
+            answer = self._call("POST", protocol.CHAT_PATH, body)
+            scores[label] = classify.label_logprob(
+                label, protocol.parse_completion(answer), len(ids)
+            )
+        return classify.classification(scores)
+
+    def score(
+        self,
+        text: str,
+        *,
+        instruction: str = "Answer the question.",
+        history: list[ChatMessage] | None = None,
+    ) -> float:
+        """The probability that the model answers Yes (against No) to ``text``.
+
+        model.score("Is this review positive? 'Great phone!'")   # e.g. 0.93
+        """
+        labels = [classify.YES, classify.NO]
+        result = self.classify(text, labels, instruction=instruction, history=history)
+        return result.probabilities[classify.YES]
 
     # -- text completion ---------------------------------------------------
 

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ... import deploy
-from ...agents import agent, parsing
+from ...agents import agent, mcp_tools, parsing
 from ...http import protocol, replies
 from ...store.progress import ProgressCallback
 from ...types import ChatMessage, Completion
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import pydantic
     from typing_extensions import Unpack
 
-    from ...agents.tools import ToolLike
+    from ...agents.mcp_tools import ToolSource
     from ...chat_options import ActOptions, ChatOptions, ParseOptions
 
 T = TypeVar("T")
@@ -242,7 +242,7 @@ class RamalamaModel(SyncFeatures):
     def act(
         self,
         prompt: str | list[ChatMessage],
-        tools: Sequence[ToolLike],
+        tools: Sequence[ToolSource],
         *,
         history: list[ChatMessage] | None = None,
         max_rounds: int = 10,
@@ -264,7 +264,7 @@ class RamalamaModel(SyncFeatures):
     def _act(
         self,
         prompt: str | list[ChatMessage],
-        tools: Sequence[ToolLike],
+        tools: Sequence[ToolSource],
         history: list[ChatMessage] | None,
         max_rounds: int,
         on_message: agent.MessageCallback | None,
@@ -272,11 +272,13 @@ class RamalamaModel(SyncFeatures):
         options: Mapping[str, Any],
         target: str | None = None,
     ) -> agent.ActResult:
-        """act(); ``target``: the model a router serves."""
-        steps = agent.start(
-            prompt, history, tools, max_rounds, on_message, raise_tool_errors, options
-        )
-        return drive_act(steps, functools.partial(self._complete, target=target))
+        """act(); ``target``: the model a router serves. MCP servers among
+        ``tools`` are open for the call only."""
+        with mcp_tools.opened(tools) as toolset:
+            steps = agent.start(
+                prompt, history, toolset, max_rounds, on_message, raise_tool_errors, options
+            )
+            return drive_act(steps, functools.partial(self._complete, target=target))
 
     def parse(
         self,
