@@ -51,9 +51,11 @@ class Tool:
     parameters: dict[str, Any]
     function: Callable[..., Any] | None = None
     # The pydantic model that checks and converts the arguments, and for each
-    # of its fields the parameter it fills (None: the tool is that class).
+    # of its fields the parameter it fills. None: the tool is that class, and
+    # the function receives its instance (a function without parameters has
+    # an empty tuple, and is called with nothing).
     _arguments: type[pydantic.BaseModel] | None = field(default=None, repr=False)
-    _fields: tuple[tuple[str, str, bool], ...] = field(default=(), repr=False)
+    _fields: tuple[tuple[str, str, bool], ...] | None = field(default=None, repr=False)
 
     def schema(self) -> dict[str, Any]:
         """The tool as an entry of a request's ``tools`` list."""
@@ -75,7 +77,7 @@ class Tool:
             checked = self._arguments.model_validate(dict(arguments))
         except pydantic.ValidationError as exc:
             raise ToolArgumentsError(readable_error(exc)) from None
-        if not self._fields:  # the tool is the pydantic class itself
+        if self._fields is None:  # the tool is the pydantic class itself
             return [checked], {}
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
@@ -198,7 +200,7 @@ def _from_model(model: type[pydantic.BaseModel]) -> Tool:
     name = _check_name(model.__name__, f"class {model.__qualname__}")
     description = parse_docstring(model.__doc__).description
     parameters = _strip_titles(model.model_json_schema())
-    return Tool(name, description, parameters, _validated, model, ())
+    return Tool(name, description, parameters, _validated, model, None)
 
 
 def _validated(instance: object) -> object:
