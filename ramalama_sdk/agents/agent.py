@@ -26,9 +26,10 @@ MessageCallback = Callable[[ChatMessage], object]
 class ToolRun:
     """One tool call and what came of it.
 
-    ``result`` is what the function returned (None after an error);
+    ``result`` is what the function returned (None when it raised);
     ``content`` is the text sent back to the model; ``error`` says what went
-    wrong (an exception raised by the tool, an unknown tool, bad arguments).
+    wrong (an exception raised by the tool, a result that cannot be turned
+    into text, an unknown tool, bad arguments).
     """
 
     call: ToolCall
@@ -216,12 +217,26 @@ def _prepare(call: ToolCall, tools: Mapping[str, Tool]) -> Prepared:
 def _settle(ready: Prepared, outcome: Outcome, raise_tool_errors: bool) -> ToolRun:
     if ready.error is not None:
         return ToolRun(ready.call, f"Error: {ready.error}", error=ready.error)
-    if outcome.exception is not None:
-        if raise_tool_errors:
-            raise outcome.exception
-        reason = f"{type(outcome.exception).__name__}: {outcome.exception}"
-        return ToolRun(ready.call, f"Error: {reason}", error=reason)
-    return ToolRun(ready.call, tool_result_text(outcome.value), outcome.value)
+    exception = outcome.exception
+    if exception is None:
+        try:
+            return ToolRun(ready.call, tool_result_text(outcome.value), outcome.value)
+        except Exception as exc:  # a result that cannot become text fails like the tool
+            exception = exc
+            outcome = Outcome(outcome.value, exc)
+    if raise_tool_errors:
+        raise exception
+    reason = f"{type(exception).__name__}: {_text_of(exception)}"
+    if outcome.value is not None:
+        reason = f"the result ({type(outcome.value).__name__}) cannot be sent as text: {reason}"
+    return ToolRun(ready.call, f"Error: {reason}", outcome.value, error=reason)
+
+
+def _text_of(exception: BaseException) -> str:
+    try:
+        return str(exception)
+    except Exception:  # an exception whose own text fails
+        return repr(type(exception))
 
 
 # -- drivers ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Agents as programs write them, at the edges the first tries missed.
 
-A tool without parameters (``get_time()``). The tiny model
+A tool without parameters (``get_time()``), a tool that returns an object
+that cannot be turned into text. The tiny model
 calls a tool when told to (``tool_choice="required"``: a grammar built from
 the tools' schemas), so every call below is one the real server made.
 """
@@ -13,6 +14,7 @@ import pytest
 
 from ramalama_sdk import (
     AsyncRamalamaModel,
+    ChatMessage,
     GenerationOptions,
     RamalamaModel,
 )
@@ -72,3 +74,40 @@ async def test_async_agent_with_a_tool_that_takes_no_arguments(
     assert result.tool_runs
     assert all(run.error is None for run in result.tool_runs), result.tool_runs
     assert {run.content for run in result.tool_runs} <= {"12:00", "2026-12-06"}
+
+
+class Handle:
+    """What a tool may return by mistake: an object that has no text."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("a closed handle has no name")
+
+
+def lookup(key: str) -> object:
+    """Look a key up."""
+    return {"key": key, "handle": Handle()}
+
+
+def _check_tool_error(messages: list[ChatMessage], runs: list[object]) -> None:
+    tool_messages = [m for m in messages if m["role"] == "tool"]
+    assert tool_messages and runs
+    for message in tool_messages:  # the model was told, in a message of the transcript
+        assert str(message["content"]).startswith("Error: the result (dict) cannot be sent")
+    assert messages[-1]["role"] == "assistant"  # and it answered after that
+
+
+def test_tool_result_that_cannot_be_text_goes_back_as_a_tool_error(model: RamalamaModel) -> None:
+    result = model.act("Look up x", [lookup], tool_choice="required", **OPTIONS)
+    _check_tool_error(result.messages, list(result.tool_runs))
+    run = result.tool_runs[0]
+    assert run.error is not None and "RuntimeError: a closed handle" in run.error
+    assert isinstance(run.result, dict)  # what the tool returned stays visible
+    with pytest.raises(RuntimeError, match="closed handle"):
+        model.act("Look up x", [lookup], raise_tool_errors=True, tool_choice="required", **OPTIONS)
+
+
+async def test_async_tool_result_that_cannot_be_text_goes_back_as_a_tool_error(
+    amodel: AsyncRamalamaModel,
+) -> None:
+    result = await amodel.act("Look up x", [lookup], tool_choice="required", **OPTIONS)
+    _check_tool_error(result.messages, list(result.tool_runs))
