@@ -37,6 +37,7 @@ from .errors import (
     ServerNotRunningError,
     ServerStartError,
     ServerTimeoutError,
+    ToolCallCutOffError,
     UnsupportedError,
 )
 from .types import ChatMessage, Completion, TokenLogprob, ToolCall, ToolCallDict, TopLogprob, Usage
@@ -171,6 +172,7 @@ __all__ = [
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
+    "ToolCallCutOffError",
     "ToolCallDict",
     "ToolRun",
     "TopLogprob",

@@ -1,7 +1,7 @@
 """Agents as programs write them, at the edges the first tries missed.
 
 A tool without parameters (``get_time()``), a tool that returns an object
-that cannot be turned into text. The tiny model
+that cannot be turned into text, a call cut off by ``max_tokens``. The tiny model
 calls a tool when told to (``tool_choice="required"``: a grammar built from
 the tools' schemas), so every call below is one the real server made.
 """
@@ -17,6 +17,8 @@ from ramalama_sdk import (
     ChatMessage,
     GenerationOptions,
     RamalamaModel,
+    ReplyCutOffError,
+    ToolCallCutOffError,
 )
 from ramalama_sdk.testing import tiny_model
 
@@ -111,3 +113,60 @@ async def test_async_tool_result_that_cannot_be_text_goes_back_as_a_tool_error(
 ) -> None:
     result = await amodel.act("Look up x", [lookup], tool_choice="required", **OPTIONS)
     _check_tool_error(result.messages, list(result.tool_runs))
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+# With the tiny model and seed 7, a reply cut at 20 tokens holds a call whose
+# arguments are unfinished ('{'); one cut at 4 tokens is '<tool_call>\n{"n',
+# before the name ended, so the server parses no call at all.
+PARTIAL_CALL, NO_CALL_YET = 20, 4
+
+
+def test_tool_call_cut_off_by_max_tokens_is_reported_once(model: RamalamaModel) -> None:
+    question: list[ChatMessage] = [{"role": "user", "content": "Add 2 and 3"}]
+    cut = model.complete(question, tools=[add], tool_choice="required", max_tokens=20, seed=7)
+    assert cut.finish_reason == "length" and cut.tool_calls  # the shape this test is about
+    seen: list[ChatMessage] = []
+    with pytest.raises(ToolCallCutOffError, match="cut off by max_tokens=20") as caught:
+        model.act(
+            "Add 2 and 3",
+            [add],
+            on_message=seen.append,
+            max_rounds=5,
+            tool_choice="required",
+            max_tokens=PARTIAL_CALL,
+            seed=7,
+        )
+    error = caught.value
+    assert isinstance(error, ReplyCutOffError)  # except ReplyCutOffError catches it too
+    # One round, not max_rounds of the same cut: the cut call, then what the model is told.
+    assert [m["role"] for m in error.messages] == ["user", "assistant", "tool"]
+    assert "cut off by the token limit" in str(error.messages[-1]["content"])
+    assert "not a JSON object" not in str(error.messages[-1]["content"])
+    assert error.tool_runs and "cut off" in (error.tool_runs[0].error or "")
+    assert seen == error.messages[1:]
+
+
+def test_forced_tool_call_cut_off_before_its_name_is_not_an_answer(
+    model: RamalamaModel,
+) -> None:
+    with pytest.raises(ToolCallCutOffError, match="max_tokens=4") as caught:
+        model.act("Add 2 and 3", [add], tool_choice="required", max_tokens=NO_CALL_YET, seed=7)
+    # The raw start of the call is not returned as the model's answer.
+    assert [m["role"] for m in caught.value.messages] == ["user", "assistant"]
+    assert caught.value.tool_runs == []
+
+
+async def test_async_tool_call_cut_off_by_max_tokens_is_reported_once(
+    amodel: AsyncRamalamaModel,
+) -> None:
+    for limit, roles in ((PARTIAL_CALL, ["user", "assistant", "tool"]), (NO_CALL_YET, None)):
+        with pytest.raises(ToolCallCutOffError) as caught:
+            await amodel.act(
+                "Add 2 and 3", [add], max_rounds=5, tool_choice="required", max_tokens=limit, seed=7
+            )
+        assert [m["role"] for m in caught.value.messages] == (roles or ["user", "assistant"])
