@@ -57,14 +57,16 @@ class AsyncFeatures(FeatureCore):
                 return None
             raise
 
-    async def _check_template(self) -> None:
-        """Warn (NoChatTemplateWarning) when the model has no chat template."""
+    async def _check_template(self, body: bytes = b"") -> None:
+        """Warn (NoChatTemplateWarning) when the model has no chat template;
+        UnsupportedError when ``body`` offers tools a template cannot take."""
         if self._template_unknown():
             try:
                 props = await self._props()
             except RamalamaError:  # best effort: the call itself reports a failure
                 props = None
             self._learn_template(props)
+        self._refuse_tools(body)
         self._warn_without_template()
 
     # -- tokens ------------------------------------------------------------

@@ -183,7 +183,7 @@ class AsyncRamalamaModel(AsyncFeatures):
                 replies.warn_cut_off(stacklevel=3)
             return completion.message
         body = self._chat_body(message, history, options)
-        await self._check_template()
+        await self._check_template(body)
         return protocol.parse_chat_reply(await self._send("POST", protocol.CHAT_PATH, body))
 
     async def complete(
@@ -199,7 +199,7 @@ class AsyncRamalamaModel(AsyncFeatures):
         if self._reply_streamed(options):
             return await self._receive(self._complete_body(messages, options, stream=True))
         body = self._complete_body(messages, options)
-        await self._check_template()
+        await self._check_template(body)
         return protocol.parse_completion(await self._send("POST", protocol.CHAT_PATH, body))
 
     async def _receive(self, body: bytes) -> Completion:
@@ -270,7 +270,7 @@ class AsyncRamalamaModel(AsyncFeatures):
         async def open_response() -> aiohttp.ClientResponse:
             nonlocal served_by
             if chat:
-                await self._check_template()
+                await self._check_template(body)
             served_by = self._server
             return await self._open("POST", path, body, close=True)
 

@@ -205,7 +205,7 @@ class RamalamaModel(SyncFeatures):
                 replies.warn_cut_off(stacklevel=3)
             return completion.message
         body = self._chat_body(message, history, options)
-        self._check_template()
+        self._check_template(body)
         return protocol.parse_chat_reply(self._post(protocol.CHAT_PATH, body))
 
     def complete(self, messages: list[ChatMessage], **options: Unpack[ChatOptions]) -> Completion:
@@ -217,7 +217,7 @@ class RamalamaModel(SyncFeatures):
         if self._reply_streamed(options):
             return self._receive(self._complete_body(messages, options, stream=True))
         body = self._complete_body(messages, options)
-        self._check_template()
+        self._check_template(body)
         return protocol.parse_completion(self._post(protocol.CHAT_PATH, body))
 
     def _receive(self, body: bytes) -> Completion:
@@ -303,7 +303,7 @@ class RamalamaModel(SyncFeatures):
         def open_response() -> StreamBody:
             nonlocal served_by
             if chat:
-                self._check_template()
+                self._check_template(body)
             served_by = self._server
             return self._open_stream(path, body)
 

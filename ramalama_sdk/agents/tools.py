@@ -133,6 +133,29 @@ def tools_from(values: object) -> list[Tool]:
     return tools
 
 
+def tools_in_body(body: bytes) -> bool:
+    """Whether a chat request body offers the model tools it may call.
+
+    >>> tools_in_body(b'{"messages":[],"tools":[{"type":"function"}]}')
+    True
+    >>> tools_in_body(b'{"tools":[{"type":"function"}],"tool_choice":"none"}')
+    False
+    >>> tools_in_body(b'{"messages":[{"role":"user","content":"\\"tools\\":[1]"}]}')
+    False
+    """
+    if b'"tools":' not in body:  # the common case, without parsing a large body
+        return False
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return (
+        isinstance(payload, dict)
+        and bool(payload.get("tools"))
+        and payload.get("tool_choice") != "none"
+    )
+
+
 def tool_result_text(value: object) -> str:
     """A tool's return value as the text of a ``tool`` message.
 

@@ -1,7 +1,8 @@
 """Agents as programs write them, at the edges the first tries missed.
 
 A tool without parameters (``get_time()``), a tool that returns an object
-that cannot be turned into text, a call cut off by ``max_tokens``. The tiny model
+that cannot be turned into text, a call cut off by ``max_tokens``, and tools
+offered to a model whose chat template cannot take them. The tiny model
 calls a tool when told to (``tool_choice="required"``: a grammar built from
 the tools' schemas), so every call below is one the real server made.
 """
@@ -9,6 +10,7 @@ the tools' schemas), so every call below is one the real server made.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,8 @@ from ramalama_sdk import (
     RamalamaModel,
     ReplyCutOffError,
     ToolCallCutOffError,
+    UnsupportedError,
+    inspect,
 )
 from ramalama_sdk.testing import tiny_model
 
@@ -170,3 +174,61 @@ async def test_async_tool_call_cut_off_by_max_tokens_is_reported_once(
                 "Add 2 and 3", [add], max_rounds=5, tool_choice="required", max_tokens=limit, seed=7
             )
         assert [m["role"] for m in caught.value.messages] == (roles or ["user", "assistant"])
+
+
+@pytest.fixture(scope="module")
+def plain_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny model with a ChatML template that has no place for tools."""
+    return tiny_model(tmp_path_factory.mktemp("no-tools") / "plain.gguf").as_uri()
+
+
+def test_tools_to_a_model_whose_template_cannot_take_them(plain_uri: str) -> None:
+    clock = Clock()
+    with RamalamaModel(model=plain_uri, max_tokens=300) as plain:
+        assert plain.info().supports_tools is False
+        for call in (
+            lambda: plain.act("What time is it?", [clock.get_time]),
+            lambda: plain.chat("What time is it?", tools=[clock.get_time]),
+            lambda: plain.complete([{"role": "user", "content": "Hi"}], tools=[add]),
+            lambda: list(plain.stream("Hi", tools=[add])),
+            lambda: plain.chat("Hi", tools=[add], max_tokens=8),  # a one-piece request
+        ):
+            with pytest.raises(UnsupportedError, match="cannot take tools") as caught:
+                call()
+            assert plain.model in str(caught.value) and "--chat-template-file" in str(caught.value)
+            assert isinstance(caught.value, NotImplementedError)
+        assert clock.calls == []
+        # No request reached a slot: the server logs "launch_slot_" for each task.
+        assert not any("launch_slot_" in line for line in plain.logs(tail=500))
+        # Without tools, or with tool_choice="none", the model still answers.
+        assert plain.chat("Hi", max_tokens=4)["role"] == "assistant"
+        assert plain.chat("Hi", tools=[add], tool_choice="none", max_tokens=4)["role"]
+
+
+async def test_async_tools_to_a_model_whose_template_cannot_take_them(plain_uri: str) -> None:
+    clock = Clock()
+    async with AsyncRamalamaModel(model=plain_uri, max_tokens=300) as plain:
+        with pytest.raises(UnsupportedError, match="cannot take tools"):
+            await plain.act("What time is it?", [clock.get_time])
+        with pytest.raises(UnsupportedError, match="cannot take tools"):
+            await plain.chat("Hi", tools=[add], max_tokens=8)
+        with pytest.raises(UnsupportedError, match="cannot take tools"):
+            [delta async for delta in plain.stream("Hi", tools=[add])]
+        assert clock.calls == []
+        assert (await plain.chat("Hi", max_tokens=4))["role"] == "assistant"
+
+
+def test_a_tool_capable_template_given_at_serve_time_takes_tools(
+    plain_uri: str, tools_uri: str, tmp_path: Path
+) -> None:
+    """The way out that the error names: serve with a template that renders tools."""
+    RamalamaModel(model=tools_uri).download(progress=None)
+    template = inspect(tools_uri).chat_template
+    assert template and "tools" in template
+    path = tmp_path / "tools.jinja"
+    path.write_text(template)
+    with RamalamaModel(
+        model=plain_uri, max_tokens=4, runtime_args=["--chat-template-file", str(path)]
+    ) as fixed:
+        assert fixed.info().supports_tools is True
+        assert fixed.chat("What time is it?", tools=[add])["role"] == "assistant"
