@@ -121,9 +121,9 @@ class AsyncRamalamaModel(AsyncFeatures):
         attached._attach(base_url, api_key)
         await _import_aiohttp()
         attached._loop = asyncio.get_running_loop()
-        attached._session = _new_session(
-            request_timeout, trust_env=not attached._attached_to_loopback()
-        )
+        # A host name is looked up to decide: off the loop.
+        loopback = await asyncio.to_thread(attached._attached_to_loopback)
+        attached._session = _new_session(request_timeout, trust_env=not loopback)
         attached._finalizer = weakref.finalize(attached, _forget_session, attached._session)
         if model is None:
             try:
