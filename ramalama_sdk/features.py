@@ -25,6 +25,9 @@ class FeatureCore(ModelCore):
     # does that template take tools?)
     _template_seen: tuple[object, bool | None, bool | None] | None = None
 
+    # (the server or connection it was learnt from, its vocabulary size)
+    _vocabulary_seen: tuple[object, int | None] | None = None
+
     def _server_key(self) -> object:
         """What identifies the current server: a new one is asked again."""
         return self._attached_url if self._attached_url is not None else self._server
@@ -42,7 +45,25 @@ class FeatureCore(ModelCore):
             details.has_chat_template,
             details.supports_tools,
         )
+        self._vocabulary_seen = (self._server_key(), details.vocabulary_size)
         return details
+
+    def _known_vocabulary(self) -> tuple[bool, int | None]:
+        """(whether the current server's vocabulary size is known, the size)."""
+        seen = self._vocabulary_seen
+        if seen is not None and seen[0] is self._server_key():
+            return True, seen[1]
+        return False, None
+
+    def _learn_vocabulary(self, models_body: bytes | None) -> int | None:
+        size = None
+        if models_body is not None:
+            try:
+                size = info_module.vocabulary_size(models_body)
+            except APIError:
+                size = None
+        self._vocabulary_seen = (self._server_key(), size)
+        return size
 
     def _check_embeddable(self) -> None:
         """A model this object serves for rerank gives meaningless embeddings

@@ -72,6 +72,25 @@ def detokenize_body(tokens: object) -> bytes:
     return _dump({"tokens": list(tokens)})
 
 
+def check_vocabulary(tokens: Sequence[int], size: int | None) -> None:
+    """ValueError for an id the model does not have (the server would fail
+    with a 500); ``size`` None (not known) checks nothing.
+
+    >>> check_vocabulary([1, 799], 800)
+    >>> check_vocabulary([1, 800], 800)
+    Traceback (most recent call last):
+    ...
+    ValueError: token id 800 is not in the vocabulary: ids go from 0 to 799
+    """
+    if size is None:
+        return
+    for token in tokens:
+        if token >= size:
+            raise ValueError(
+                f"token id {token} is not in the vocabulary: ids go from 0 to {size - 1}"
+            )
+
+
 def parse_detokenized(body: bytes | str) -> str:
     content = json_object(body).get("content")
     if not isinstance(content, str):
