@@ -14,6 +14,7 @@ from .endpoints.embeddings import RankedDocument
 from .endpoints.info import ModelDetails
 from .errors import APIError, RamalamaError
 from .features import FeatureCore, check_flags, embed_result, optional_props
+from .http.protocol import CHAT_PATH
 from .text_streams import AsyncTextStream
 
 if TYPE_CHECKING:
@@ -96,7 +97,13 @@ class AsyncFeatures(FeatureCore):
         A str is counted as a ``complete_text()`` prompt; a list of messages
         as a chat, through the model's chat template: the count equals the
         ``prompt_tokens`` that a ``complete()`` of those messages reports.
+        A chat with images is counted by the server itself, which encodes
+        them (a request for a one-token reply).
         """
+        if tokens.is_messages(text_or_messages) and tokens.has_images(text_or_messages):
+            body = tokens.count_body(self.options.model, text_or_messages)
+            answer = await self._call("POST", CHAT_PATH, body)
+            return tokens.parse_prompt_tokens(answer)
         if tokens.is_messages(text_or_messages):
             body = tokens.template_body(text_or_messages)
             prompt = tokens.parse_prompt(
