@@ -15,12 +15,19 @@ the container, and repeats while ramalama's group still has a process (a
 ``podman run`` client could still be creating it), until the container is
 gone, for at most ``GIVE_UP`` seconds.
 
-Run as a script: ``python -I watchdog.py ENGINE NAME`` with the pipe on stdin.
+Run as a script: ``python -I watchdog.py ENGINE NAME`` with the pipe on stdin,
+by a Python interpreter found for it: ``sys.executable`` is not one in a frozen
+app (PyInstaller) or under uwsgi, and running it would start the program
+again. The watchdog says ``READY`` on its stdout once it listens; one that
+exits or says anything else is stopped, and the serve fails.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +37,62 @@ import weakref
 from collections.abc import Sequence
 
 GIVE_UP = 60.0  # seconds the watchdog keeps trying after its owner is gone
+READY_WITHIN = 30.0  # seconds for the watchdog's interpreter to start, on a loaded machine
 SETTLE = 2.0  # without a known group, how long a late container is watched for
 _POLL = 0.2
+_PYTHON = re.compile(r"^python(\d+(\.\d+)*)?$")
+
+
+class WatchdogError(RuntimeError):
+    """No watchdog could be started for a container."""
+
+
+def ready_line(name: str) -> bytes:
+    """What a watchdog that listens for container ``name`` writes first.
+
+    >>> ready_line("sdk-1")
+    b'ramalama-sdk watchdog READY sdk-1\\n'
+    """
+    return f"ramalama-sdk watchdog READY {name}\n".encode()
+
+
+def is_python_name(path: str) -> bool:
+    """Whether an executable's name is a Python interpreter's.
+
+    >>> [is_python_name(p) for p in ("/usr/bin/python3.11", "/v/bin/python", "/app/uwsgi")]
+    [True, True, False]
+    """
+    return bool(_PYTHON.match(os.path.basename(path)))
+
+
+def interpreter_candidates() -> list[str]:
+    """Where a Python interpreter for the watchdog may be, best first.
+
+    ``sys.executable`` unless the program is frozen or is not a Python
+    (uwsgi); then the base and environment interpreters, then ``PATH``.
+    """
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    found: list[str] = []
+    if not getattr(sys, "frozen", False):
+        found.append(sys.executable)
+    found.append(getattr(sys, "_base_executable", "") or "")
+    for prefix in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix):
+        for name in (version, "python3"):
+            found.append(os.path.join(prefix, "bin", name))
+    for name in (version, "python3"):
+        found.append(shutil.which(name) or "")
+    return [path for path in dict.fromkeys(found) if path]
+
+
+def find_interpreter() -> str:
+    """A Python interpreter to run the watchdog script, or WatchdogError."""
+    for path in interpreter_candidates():
+        if is_python_name(path) and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    raise WatchdogError(
+        "no Python interpreter found to run the container watchdog (this program's "
+        f"sys.executable, {sys.executable!r}, is not one): put python3 on PATH"
+    )
 
 
 def remove_argv(engine: str, name: str) -> list[str]:
@@ -90,26 +151,70 @@ def _group_alive(pgid: int | None) -> bool:
 class Watchdog:
     """This process's end of one container's watchdog."""
 
-    def __init__(self, engine: str, name: str) -> None:
+    def __init__(self, engine: str, name: str, interpreter: str | None = None) -> None:
         self.engine = engine
         self.name = name
+        script = os.path.abspath(__file__)
+        if not os.path.isfile(script):
+            raise WatchdogError(
+                f"the container watchdog script {script} is not a file (a frozen app "
+                "must include ramalama_sdk/process/watchdog.py as a data file)"
+            )
+        python = interpreter if interpreter is not None else find_interpreter()
         read_end, self._fd = os.pipe()  # both close on exec: no child inherits them
         try:
             self._popen: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-I", os.path.abspath(__file__), engine, name],
+                [python, "-I", script, engine, name],
                 stdin=read_end,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,  # READY, then nothing
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # no terminal's Ctrl-C reaches it
                 close_fds=True,
             )
+        except OSError as exc:
+            os.close(self._fd)
+            raise WatchdogError(
+                f"the container watchdog ({python}) could not start: {exc}"
+            ) from None
         except BaseException:
             os.close(self._fd)
             raise
         finally:
             os.close(read_end)
+        self.interpreter = python
         self._lock = threading.Lock()
         _live.add(self)
+
+    def wait_ready(self, timeout: float = READY_WITHIN) -> None:
+        """Return once the watchdog listens; WatchdogError (and the process
+        stopped) if it exits, says something else, or is silent meanwhile."""
+        popen = self._popen
+        if popen is None or popen.stdout is None:
+            return
+        expected = ready_line(self.name)
+        said = b""
+        deadline = time.monotonic() + timeout
+        fd = popen.stdout.fileno()
+        while len(said) < len(expected) and expected.startswith(said):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
+            chunk = os.read(fd, len(expected) - len(said))
+            if not chunk:
+                break
+            said += chunk
+        popen.stdout.close()
+        if said == expected:
+            return
+        popen.kill()  # whatever it is: a relaunched program must not run on
+        code = popen.wait()
+        self._close()
+        self._popen = None
+        what = f"exited at once (exit code {code})" if not said else f"said {said[:80]!r}"
+        raise WatchdogError(
+            f"the container watchdog ({self.interpreter} -I {__file__}) {what}; "
+            "without it a container could outlive this program"
+        )
 
     def tell_group(self, pgid: int) -> None:
         """ramalama's process group: watched until empty after this process dies."""
@@ -121,6 +226,8 @@ class Watchdog:
         self._close()
         popen, self._popen = self._popen, None
         if popen is not None:
+            if popen.stdout is not None:
+                popen.stdout.close()
             try:
                 popen.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -214,6 +321,14 @@ def main(argv: Sequence[str]) -> int:
     # Only the pipe decides: a Ctrl-C or hang-up meant for the program is not for us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        os.write(1, ready_line(argv[2]))
+    except OSError:
+        pass  # nobody waits for it
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # the owner closes its end after READY
+    os.close(null)
     return _watch(argv[1], argv[2])
 
 
