@@ -38,6 +38,7 @@ from .errors import (
     ServerNotRunningError,
     ServerStartError,
     ServerTimeoutError,
+    ToolCallCutOffError,
     ToolServerError,
     UnsupportedError,
 )
@@ -188,6 +189,7 @@ __all__ = [
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
+    "ToolCallCutOffError",
     "ToolCallDict",
     "ToolRun",
     "ToolServerError",

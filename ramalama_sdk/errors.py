@@ -195,6 +195,22 @@ class ReplyCutOffError(ParseError):
     valid JSON, or not an answer at all): raise ``max_tokens``."""
 
 
+class ToolCallCutOffError(ReplyCutOffError):
+    """A tool call of ``act()`` ended at ``max_tokens`` before its arguments
+    were complete, so it could not run: raise ``max_tokens``.
+
+    ``messages`` is the transcript, the cut-off call and the tool message
+    telling the model so included; ``tool_runs`` every call so far.
+    """
+
+    def __init__(
+        self, message: str, *, messages: Sequence[ChatMessage], tool_runs: Sequence[ToolRun]
+    ) -> None:
+        super().__init__(message)
+        self.messages = list(messages)
+        self.tool_runs = list(tool_runs)
+
+
 class ContextLengthError(APIError, ValueError):
     """A prompt or input is longer than the server can take.
 

@@ -13,22 +13,26 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MaxRoundsError
+from ..errors import MaxRoundsError, ToolCallCutOffError
 from ..http.images import with_images
 from ..http.protocol import check_history, check_message, check_options
 from ..types import ChatMessage, Completion, ToolCall
 from .tools import Tool, ToolArgumentsError, tool_result_text, tools_from
 
 MessageCallback = Callable[[ChatMessage], object]
+CUT_OFF = "the call was cut off by the token limit (max_tokens) before its arguments were complete"
+NOT_AN_OBJECT = "the arguments are not a JSON object"
 
 
 @dataclass(frozen=True)
 class ToolRun:
     """One tool call and what came of it.
 
-    ``result`` is what the function returned (None after an error);
+    ``result`` is what the function returned (None when it raised);
     ``content`` is the text sent back to the model; ``error`` says what went
-    wrong (an exception raised by the tool, an unknown tool, bad arguments).
+    wrong (an exception raised by the tool, a result that cannot be turned
+    into text, an unknown tool, bad arguments, a call cut off by
+    ``max_tokens``).
     """
 
     call: ToolCall
@@ -183,12 +187,17 @@ def act_steps(
     if later.get("tool_choice") not in (None, "auto", "none"):
         del later["tool_choice"]
     for round_number in range(1, max_rounds + 1):
-        answer = yield Ask(list(transcript), first if round_number == 1 else later)
+        asked = first if round_number == 1 else later
+        answer = yield Ask(list(transcript), asked)
         assert isinstance(answer, Completion)
         yield from _append(transcript, answer.message, on_message)
+        cut_off = answer.finish_reason == "length"
+        forced = asked.get("tool_choice") not in (None, "auto", "none")
         if not answer.tool_calls:
+            if cut_off and forced:  # it had to be a call: cut before its name ended
+                raise _cut_off(options, transcript, runs)
             return ActResult(answer, transcript, runs, round_number)
-        prepared = [_prepare(call, tools) for call in answer.tool_calls]
+        prepared = [_prepare(call, tools, cut_off) for call in answer.tool_calls]
         outcomes = yield RunTools(prepared)
         assert isinstance(outcomes, list)
         for ready, outcome in zip(prepared, outcomes, strict=True):
@@ -198,9 +207,24 @@ def act_steps(
                 role="tool", content=run.content, tool_call_id=run.call.id, name=run.call.name
             )
             yield from _append(transcript, reply, on_message)
+        if any(ready.error == CUT_OFF for ready in prepared):
+            # Asked again with the same limit, the model would be cut off again.
+            raise _cut_off(options, transcript, runs)
     raise MaxRoundsError(
         f"the model still called tools after max_rounds={max_rounds} rounds; the "
         "transcript so far is in .messages",
+        messages=transcript,
+        tool_runs=runs,
+    )
+
+
+def _cut_off(
+    options: Mapping[str, Any], transcript: list[ChatMessage], runs: list[ToolRun]
+) -> ToolCallCutOffError:
+    limit = options.get("max_tokens")
+    return ToolCallCutOffError(
+        f"a tool call was cut off by max_tokens{f'={limit}' if limit else ''} before it "
+        "was complete; raise max_tokens. The transcript so far is in .messages",
         messages=transcript,
         tool_runs=runs,
     )
@@ -214,13 +238,14 @@ def _append(
         yield Notify(on_message, message)
 
 
-def _prepare(call: ToolCall, tools: Mapping[str, Tool]) -> Prepared:
+def _prepare(call: ToolCall, tools: Mapping[str, Tool], cut_off: bool) -> Prepared:
     tool = tools.get(call.name)
     if tool is None:
         known = ", ".join(sorted(tools))
         return Prepared(call, None, error=f"there is no tool {call.name!r} (tools: {known})")
     if "" in call.arguments and len(call.arguments) == 1:
-        return Prepared(call, tool, error="the arguments are not a JSON object")
+        # The reply ended at max_tokens: the arguments are only unfinished.
+        return Prepared(call, tool, error=CUT_OFF if cut_off else NOT_AN_OBJECT)
     try:
         args, kwargs = tool.bind(call.arguments)
     except ToolArgumentsError as exc:
@@ -231,9 +256,23 @@ def _prepare(call: ToolCall, tools: Mapping[str, Tool]) -> Prepared:
 def _settle(ready: Prepared, outcome: Outcome, raise_tool_errors: bool) -> ToolRun:
     if ready.error is not None:
         return ToolRun(ready.call, f"Error: {ready.error}", error=ready.error)
-    if outcome.exception is not None:
-        if raise_tool_errors:
-            raise outcome.exception
-        reason = f"{type(outcome.exception).__name__}: {outcome.exception}"
-        return ToolRun(ready.call, f"Error: {reason}", error=reason)
-    return ToolRun(ready.call, tool_result_text(outcome.value), outcome.value)
+    exception = outcome.exception
+    if exception is None:
+        try:
+            return ToolRun(ready.call, tool_result_text(outcome.value), outcome.value)
+        except Exception as exc:  # a result that cannot become text fails like the tool
+            exception = exc
+            outcome = Outcome(outcome.value, exc)
+    if raise_tool_errors:
+        raise exception
+    reason = f"{type(exception).__name__}: {_text_of(exception)}"
+    if outcome.value is not None:
+        reason = f"the result ({type(outcome.value).__name__}) cannot be sent as text: {reason}"
+    return ToolRun(ready.call, f"Error: {reason}", outcome.value, error=reason)
+
+
+def _text_of(exception: BaseException) -> str:
+    try:
+        return str(exception)
+    except Exception:  # an exception whose own text fails
+        return repr(type(exception))

@@ -51,9 +51,11 @@ class Tool:
     parameters: dict[str, Any]
     function: Callable[..., Any] | None = None
     # The pydantic model that checks and converts the arguments, and for each
-    # of its fields the parameter it fills (None: the tool is that class).
+    # of its fields the parameter it fills. None: the tool is that class, and
+    # the function receives its instance (a function without parameters has
+    # an empty tuple, and is called with nothing).
     _arguments: type[pydantic.BaseModel] | None = field(default=None, repr=False)
-    _fields: tuple[tuple[str, str, bool], ...] = field(default=(), repr=False)
+    _fields: tuple[tuple[str, str, bool], ...] | None = field(default=None, repr=False)
     # A tool whose schema comes from elsewhere (an MCP server): its check of
     # the arguments, which then go to the function as keywords.
     _check: Callable[[Mapping[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
@@ -80,7 +82,7 @@ class Tool:
             checked = self._arguments.model_validate(dict(arguments))
         except pydantic.ValidationError as exc:
             raise ToolArgumentsError(readable_error(exc)) from None
-        if not self._fields:  # the tool is the pydantic class itself
+        if self._fields is None:  # the tool is the pydantic class itself
             return [checked], {}
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
@@ -134,6 +136,29 @@ def tools_from(values: object) -> list[Tool]:
             raise ValueError(f"two tools are named {tool.name!r}")
         seen.add(tool.name)
     return tools
+
+
+def tools_in_body(body: bytes) -> bool:
+    """Whether a chat request body offers the model tools it may call.
+
+    >>> tools_in_body(b'{"messages":[],"tools":[{"type":"function"}]}')
+    True
+    >>> tools_in_body(b'{"tools":[{"type":"function"}],"tool_choice":"none"}')
+    False
+    >>> tools_in_body(b'{"messages":[{"role":"user","content":"\\"tools\\":[1]"}]}')
+    False
+    """
+    if b'"tools":' not in body:  # the common case, without parsing a large body
+        return False
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return (
+        isinstance(payload, dict)
+        and bool(payload.get("tools"))
+        and payload.get("tool_choice") != "none"
+    )
 
 
 def tool_result_text(value: object) -> str:
@@ -203,7 +228,7 @@ def _from_model(model: type[pydantic.BaseModel]) -> Tool:
     name = _check_name(model.__name__, f"class {model.__qualname__}")
     description = parse_docstring(model.__doc__).description
     parameters = _strip_titles(model.model_json_schema())
-    return Tool(name, description, parameters, _validated, model, ())
+    return Tool(name, description, parameters, _validated, model, None)
 
 
 def _validated(instance: object) -> object:

@@ -55,7 +55,8 @@ class ModelDetails:
     - ``chat_template``: the Jinja template the server applies to chats;
     - ``has_chat_template``: False for a GGUF without one (a base model),
       which the server wraps in a generic ChatML template;
-    - ``slots``: requests served at once; ``runtime``/``build``: the server.
+    - ``slots``: requests served at once; ``runtime``/``build``: the server;
+    - ``vocabulary_size``: how many token ids the model has (ids are below it).
     """
 
     name: str
@@ -72,6 +73,19 @@ class ModelDetails:
     build: str | None = None
     architecture: str | None = None
     embedding_length: int | None = None
+    vocabulary_size: int | None = None
+
+
+def vocabulary_size(models_body: bytes | str) -> int | None:
+    """The vocabulary size in a llama-server ``/v1/models`` answer (its ``meta``).
+
+    >>> vocabulary_size(b'{"data":[{"id":"m","meta":{"n_vocab":800}}]}')
+    800
+    >>> vocabulary_size(b'{"data":[{"id":"m"}]}') is None
+    True
+    """
+    meta = _first_model(models_body).get("meta")
+    return _int(meta.get("n_vocab")) if isinstance(meta, Mapping) else None
 
 
 def served_details(
@@ -109,6 +123,7 @@ def served_details(
         runtime=runtime,
         build=_str(props.get("build_info")),
         embedding_length=_int(meta.get("n_embd")),
+        vocabulary_size=_int(meta.get("n_vocab")),
     )
 
 

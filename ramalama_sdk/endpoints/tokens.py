@@ -72,6 +72,70 @@ def detokenize_body(tokens: object) -> bytes:
     return _dump({"tokens": list(tokens)})
 
 
+def check_vocabulary(tokens: Sequence[int], size: int | None) -> None:
+    """ValueError for an id the model does not have (the server would fail
+    with a 500); ``size`` None (not known) checks nothing.
+
+    >>> check_vocabulary([1, 799], 800)
+    >>> check_vocabulary([1, 800], 800)
+    Traceback (most recent call last):
+    ...
+    ValueError: token id 800 is not in the vocabulary: ids go from 0 to 799
+    """
+    if size is None:
+        return
+    for token in tokens:
+        if token >= size:
+            raise ValueError(
+                f"token id {token} is not in the vocabulary: ids go from 0 to {size - 1}"
+            )
+
+
+def has_images(messages: Sequence[object]) -> bool:
+    """Whether a chat holds image content parts.
+
+    >>> has_images([{"role": "user", "content": [{"type": "image_url", "image_url": "x"}]}])
+    True
+    >>> has_images([{"role": "user", "content": "Hi"}])
+    False
+    """
+    for message in messages:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list) and any(
+            isinstance(part, Mapping) and part.get("type") == "image_url" for part in content
+        ):
+            return True
+    return False
+
+
+def count_body(model: str, messages: object) -> bytes:
+    """A chat request made only for the server to count its prompt.
+
+    A chat with images is counted by the server that encodes them: each image
+    takes the tokens its vision projector makes of it, which no tokenizer
+    call gives. The server reports the count in the usage of a one-token
+    reply (its prompt stays cached for the chat that follows).
+    """
+    checked = check_history(messages)
+    if not checked:
+        raise ValueError("messages must hold at least one message")
+    payload = {"model": model, "messages": checked, "max_tokens": 1, "cache_prompt": True}
+    return _dump(payload)
+
+
+def parse_prompt_tokens(body: bytes | str) -> int:
+    """``usage.prompt_tokens`` of a chat completion answer.
+
+    >>> parse_prompt_tokens(b'{"usage":{"prompt_tokens":24,"completion_tokens":1}}')
+    24
+    """
+    usage = json_object(body).get("usage")
+    count = usage.get("prompt_tokens") if isinstance(usage, Mapping) else None
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise APIError(f"the server reported no prompt_tokens: {preview(body)}")
+    return count
+
+
 def parse_detokenized(body: bytes | str) -> str:
     content = json_object(body).get("content")
     if not isinstance(content, str):

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit
+import socket
+from urllib.parse import urlsplit, urlunsplit
 
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
@@ -41,6 +42,8 @@ def check_base_url(url: object) -> str:
 
     >>> check_base_url("http://127.0.0.1:8080/v1/")
     'http://127.0.0.1:8080/v1'
+    >>> check_base_url("http://127.1:8080/v1")  # a shorthand address, written out
+    'http://127.0.0.1:8080/v1'
     >>> check_base_url("http://:80")
     Traceback (most recent call last):
     ...
@@ -65,15 +68,69 @@ def check_base_url(url: object) -> str:
         raise bad from None
     if port == 0:
         raise bad
+    literal = _literal_address(host)
+    if isinstance(literal, ipaddress.IPv4Address) and str(literal) != host:
+        # 127.1 or 2130706433: what connect() takes, but some HTTP clients refuse.
+        netloc = parts.netloc.rsplit("@", 1)
+        netloc[-1] = str(literal) + (f":{port}" if port is not None else "")
+        parts = parts._replace(netloc="@".join(netloc))
+        url = urlunsplit(parts)
     return url.rstrip("/")
 
 
 def is_loopback_url(url: str) -> bool:
-    """Whether ``url`` names this machine (127.0.0.0/8, ::1 or localhost)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+    """Whether ``url`` reaches this machine, by the address its host resolves to.
+
+    Any spelling counts: ``0.0.0.0`` and ``::`` (what a server bound to every
+    interface prints; connecting there reaches this machine), ``127.1``,
+    ``2130706433``, ``localhost.``, ``::ffff:127.0.0.1``. A name is looked up
+    (``/etc/hosts`` first): it is loopback only if every address it has is.
+    """
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether connecting to ``host`` reaches this machine only.
+
+    >>> [is_loopback_host(h) for h in ("127.1", "2130706433", "0.0.0.0", "::ffff:127.0.0.1")]
+    [True, True, True, True]
+    >>> is_loopback_host("localhost."), is_loopback_host("10.0.0.1")
+    (True, False)
+    """
+    host = host.strip("[]")
+    if not host:
         return False
+    literal = _literal_address(host)
+    if literal is not None:
+        return _local(literal)
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True  # RFC 6761: always loopback, whatever a resolver says
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = [_literal_address(str(entry[4][0]).split("%")[0]) for entry in found]
+    return bool(addresses) and all(a is not None and _local(a) for a in addresses)
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an address if it is written as one, in any form the C
+    library accepts (``127.1``, ``0x7f.1``, ``2130706433``), else None."""
+    try:
+        return ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        pass
+    if host.isascii() and all(part.isalnum() for part in host.split(".")):
+        try:  # inet_aton: the shorthand forms that connect() takes too
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def _local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    # Connecting to the unspecified address (0.0.0.0, ::) reaches this machine.
+    return address.is_loopback or address.is_unspecified

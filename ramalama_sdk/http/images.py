@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict, Union
 
@@ -86,14 +87,7 @@ def image_url(image: object, where: str = "image") -> str:
         return data_uri(bytes(image), where)
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
-        try:
-            size = os.path.getsize(path)
-            if size > MAX_IMAGE_BYTES:
-                raise ValueError(f"{where} ({path}) is larger than {MAX_IMAGE_BYTES} bytes")
-            with open(path, "rb") as file:
-                return data_uri(file.read(), f"{where} ({path})")
-        except OSError as exc:
-            raise FileNotFoundError(f"{where}: cannot read {path!r}: {exc.strerror}") from None
+        return data_uri(read_image_file(path, where), f"{where} ({path!r})")
     if _is_pil_image(image):
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")  # type: ignore[attr-defined]
@@ -102,6 +96,31 @@ def image_url(image: object, where: str = "image") -> str:
         f"{where} must be a path, bytes, an http(s)/data URL or a PIL image, "
         f"not {type(image).__name__}"
     )
+
+
+def read_image_file(path: str | bytes, where: str = "image") -> bytes:
+    """The bytes of a regular file of at most ``MAX_IMAGE_BYTES``.
+
+    The limit holds while reading (a file that grows, ``/dev/zero``), and
+    what is not a regular file (a FIFO, a device, a directory) is refused
+    without reading it: opening does not wait for a FIFO's writer.
+    """
+    shown = os.fsdecode(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise FileNotFoundError(f"{where}: cannot read {shown!r}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise ValueError(f"{where} ({shown!r}) is not a regular file")
+            data = file.read(MAX_IMAGE_BYTES + 1)
+        except OSError as exc:
+            raise FileNotFoundError(f"{where}: cannot read {shown!r}: {exc.strerror}") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValueError(f"{where} ({shown!r}) is larger than {MAX_IMAGE_BYTES} bytes")
+    return data
 
 
 def _is_pil_image(value: object) -> bool:

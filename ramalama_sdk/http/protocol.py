@@ -149,6 +149,32 @@ def _integer(name: str, value: object, low: int | None, high: int | None = None)
     return value
 
 
+# llama-server keeps a seed as 32 bits: a larger one wraps (2**32 + 5 samples
+# as 5), and 2**32 - 1 (also what -1 wraps to) means "a random seed".
+RANDOM_SEED = 2**32 - 1
+
+
+def _seed(name: str, value: object) -> int:
+    """A seed that reproduces the same reply: 0 to 2**32 - 2.
+
+    >>> _seed("seed", 42)
+    42
+    >>> _seed("seed", -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed -1 asks for a random seed: leave seed out (None) for that
+    """
+    seed = _integer(name, value, None)
+    if seed in (-1, RANDOM_SEED):
+        raise ValueError(f"{name} {seed} asks for a random seed: leave {name} out (None) for that")
+    if not 0 <= seed < RANDOM_SEED:
+        raise ValueError(
+            f"{name} must be between 0 and {RANDOM_SEED - 1} (servers keep 32 bits: a "
+            f"larger seed would silently repeat a smaller one's replies), not {seed}"
+        )
+    return seed
+
+
 def _stop(name: str, value: object) -> list[str]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
@@ -188,7 +214,7 @@ _OPTION_CHECKS: dict[str, Callable[[str, object], object]] = {
     "top_p": lambda n, v: _number(n, v, 0.0, 1.0),
     # llama-server reads both as 32-bit integers (n_predict, seed).
     "max_tokens": lambda n, v: _integer(n, v, 1, 2**31 - 1),
-    "seed": lambda n, v: _integer(n, v, None),
+    "seed": lambda n, v: _seed(n, v),
     "stop": _stop,
     "response_format": _response_format,
     **chat_options.CHECKS,

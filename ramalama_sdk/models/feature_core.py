@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 
+from ..agents.tools import tools_in_body
 from ..endpoints import info as info_module
 from ..endpoints.info import ModelDetails
 from ..errors import APIConnectionError, APIError, NoChatTemplateWarning, UnsupportedError
@@ -20,8 +21,12 @@ from .core import ModelCore
 class FeatureCore(ModelCore):
     """State and decisions shared by ``SyncFeatures`` and ``AsyncFeatures``."""
 
-    # (the server or connection it was learnt from, has a chat template?)
-    _template_seen: tuple[object, bool | None] | None = None
+    # (the server or connection it was learnt from, has a chat template?,
+    # does that template take tools?)
+    _template_seen: tuple[object, bool | None, bool | None] | None = None
+
+    # (the server or connection it was learnt from, its vocabulary size)
+    _vocabulary_seen: tuple[object, int | None] | None = None
 
     def _server_key(self) -> object:
         """What identifies the current server: a new one is asked again."""
@@ -35,8 +40,30 @@ class FeatureCore(ModelCore):
         details = info_module.served_details(
             self.options.model, models_body, props_body, self._known_runtime()
         )
-        self._template_seen = (self._server_key(), details.has_chat_template)
+        self._template_seen = (
+            self._server_key(),
+            details.has_chat_template,
+            details.supports_tools,
+        )
+        self._vocabulary_seen = (self._server_key(), details.vocabulary_size)
         return details
+
+    def _known_vocabulary(self) -> tuple[bool, int | None]:
+        """(whether the current server's vocabulary size is known, the size)."""
+        seen = self._vocabulary_seen
+        if seen is not None and seen[0] is self._server_key():
+            return True, seen[1]
+        return False, None
+
+    def _learn_vocabulary(self, models_body: bytes | None) -> int | None:
+        size = None
+        if models_body is not None:
+            try:
+                size = info_module.vocabulary_size(models_body)
+            except APIError:
+                size = None
+        self._vocabulary_seen = (self._server_key(), size)
+        return size
 
     def _check_embeddable(self) -> None:
         """A model this object serves for rerank gives meaningless embeddings
@@ -57,6 +84,7 @@ class FeatureCore(ModelCore):
 
     def _learn_template(self, props_body: bytes | None) -> None:
         has: bool | None = None
+        tools: bool | None = None
         if props_body is not None:
             try:
                 props = protocol.json_object(props_body)
@@ -65,7 +93,26 @@ class FeatureCore(ModelCore):
             template = props.get("chat_template")
             if isinstance(template, str) and template:
                 has = template != info_module.FALLBACK_CHAT_TEMPLATE
-        self._template_seen = (self._server_key(), has)
+            caps = props.get("chat_template_caps")
+            if isinstance(caps, dict) and isinstance(caps.get("supports_tools"), bool):
+                tools = caps["supports_tools"]
+        self._template_seen = (self._server_key(), has, tools)
+
+    def _refuse_tools(self, body: bytes) -> None:
+        """UnsupportedError before a request with tools reaches a server whose
+        chat template cannot render them: it would drop them silently."""
+        seen = self._template_seen
+        if seen is None or seen[0] is not self._server_key() or seen[2] is not False:
+            return
+        if tools_in_body(body):
+            raise UnsupportedError(
+                f"{self.options.model!r} cannot take tools: its chat template does not "
+                "describe them (info().supports_tools is False), so the server would "
+                "drop them and the model would never call one. Serve it with a chat "
+                "template that renders tools (its model family's tool-use template), "
+                "e.g. runtime_args=['--chat-template-file', '/path/to/template.jinja'], "
+                "or use a model whose GGUF carries one (Qwen, Llama 3.1+, Mistral, ...)."
+            )
 
     def _warn_without_template(self) -> None:
         seen = self._template_seen

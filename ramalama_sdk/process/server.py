@@ -25,7 +25,7 @@ from .ports import listens_on, port_in_use
 from .runtime_files import missing_files
 from .steps import Owns, Probe, Sleep, Spawn, Step, Stop
 from .supervisor import LogFile, free_port, kill_group, running_elsewhere, spawn, stop_group
-from .watchdog import Watchdog, remove
+from .watchdog import Watchdog, WatchdogError, remove
 
 # Between health probes: small models are ready within a second, where every
 # millisecond of polling delay shows; a large one loads for longer, where a
@@ -148,11 +148,18 @@ class Server:
 
     def start(self, env: dict[str, str]) -> concurrent.futures.Future[subprocess.Popen[bytes]]:
         """Spawn the child; ``popen`` is set as soon as it exists."""
+        ready: Callable[[], None] | None = None
         if self.mode.container and self.name is not None:
             executable = shutil.which(self.mode.engine or "podman", path=engine.child_path())
             if executable is not None:  # armed before any container can exist
-                self.watchdog = Watchdog(executable, self.name)
-        future = spawn(self.argv, env=env, stdout=self.log.handle, stderr=self.log.handle)
+                try:
+                    self.watchdog = Watchdog(executable, self.name)
+                except WatchdogError as exc:
+                    raise ServerStartError(str(exc), model=self.model) from None
+                ready = _wait_ready(self.watchdog, self.model)
+        future = spawn(
+            self.argv, env=env, stdout=self.log.handle, stderr=self.log.handle, before=ready
+        )
         self._spawning = future
         if self.watchdog is not None:
             future.add_done_callback(_tell_group(self.watchdog))
@@ -205,6 +212,16 @@ class Server:
             )
         except (OSError, subprocess.TimeoutExpired):
             pass  # the process group is stopped next in any case
+
+
+def _wait_ready(dog: Watchdog, model: str) -> Callable[[], None]:
+    def wait() -> None:
+        try:
+            dog.wait_ready()
+        except WatchdogError as exc:
+            raise ServerStartError(str(exc), model=model) from None
+
+    return wait
 
 
 def _tell_group(

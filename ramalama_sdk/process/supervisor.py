@@ -136,8 +136,13 @@ def spawn(
     env: dict[str, str],
     stdout: int | IO[bytes] | None,
     stderr: int | IO[bytes] | None,
+    before: Callable[[], None] | None = None,
 ) -> concurrent.futures.Future[subprocess.Popen[bytes]]:
-    """Start ``argv`` in its own session, tied to this process's life."""
+    """Start ``argv`` in its own session, tied to this process's life.
+
+    ``before`` runs first, in the same worker thread (a wait that must not
+    block an event loop); if it raises, nothing is started.
+    """
     parent = os.getpid()
     die = _die_with_parent
 
@@ -150,6 +155,8 @@ def spawn(
             die(parent, signal.SIGINT)
 
     def start() -> subprocess.Popen[bytes]:
+        if before is not None:
+            before()
         return subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,

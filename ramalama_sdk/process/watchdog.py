@@ -15,7 +15,11 @@ the container, and repeats while ramalama's group still has a process (a
 ``podman run`` client could still be creating it), until the container is
 gone, for at most ``GIVE_UP`` seconds.
 
-Run as a script: ``python -I watchdog.py ENGINE NAME`` with the pipe on stdin.
+Run as a script: ``python -I watchdog.py ENGINE NAME`` with the pipe on stdin,
+by a Python interpreter found for it: ``sys.executable`` is not one in a frozen
+app (PyInstaller) or under uwsgi, and running it would start the program
+again. The watchdog says ``READY`` on its stdout once it listens; one that
+exits or says anything else is stopped, and the serve fails.
 
 The same pipe guards plain child processes (:class:`GroupWatchdog`, run as
 ``python -I watchdog.py --kill-groups``): each child runs in a process group
@@ -28,6 +32,9 @@ compiler or server of its own running.
 from __future__ import annotations
 
 import os
+import re
+import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,8 +44,62 @@ import weakref
 from collections.abc import Sequence
 
 GIVE_UP = 60.0  # seconds the watchdog keeps trying after its owner is gone
+READY_WITHIN = 30.0  # seconds for the watchdog's interpreter to start, on a loaded machine
 SETTLE = 2.0  # without a known group, how long a late container is watched for
 _POLL = 0.2
+_PYTHON = re.compile(r"^python(\d+(\.\d+)*)?$")
+
+
+class WatchdogError(RuntimeError):
+    """No watchdog could be started for a container."""
+
+
+def ready_line(name: str) -> bytes:
+    """What a watchdog that listens for container ``name`` writes first.
+
+    >>> ready_line("sdk-1")
+    b'ramalama-sdk watchdog READY sdk-1\\n'
+    """
+    return f"ramalama-sdk watchdog READY {name}\n".encode()
+
+
+def is_python_name(path: str) -> bool:
+    """Whether an executable's name is a Python interpreter's.
+
+    >>> [is_python_name(p) for p in ("/usr/bin/python3.11", "/v/bin/python", "/app/uwsgi")]
+    [True, True, False]
+    """
+    return bool(_PYTHON.match(os.path.basename(path)))
+
+
+def interpreter_candidates() -> list[str]:
+    """Where a Python interpreter for the watchdog may be, best first.
+
+    ``sys.executable`` unless the program is frozen or is not a Python
+    (uwsgi); then the base and environment interpreters, then ``PATH``.
+    """
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    found: list[str] = []
+    if not getattr(sys, "frozen", False):
+        found.append(sys.executable)
+    found.append(getattr(sys, "_base_executable", "") or "")
+    for prefix in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix):
+        for name in (version, "python3"):
+            found.append(os.path.join(prefix, "bin", name))
+    for name in (version, "python3"):
+        found.append(shutil.which(name) or "")
+    return [path for path in dict.fromkeys(found) if path]
+
+
+def find_interpreter() -> str:
+    """A Python interpreter to run the watchdog script, or WatchdogError."""
+    for path in interpreter_candidates():
+        if is_python_name(path) and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    raise WatchdogError(
+        "no Python interpreter found to run the container watchdog (this program's "
+        f"sys.executable, {sys.executable!r}, is not one): put python3 on PATH"
+    )
 
 
 def remove_argv(engine: str, name: str) -> list[str]:
@@ -100,24 +161,69 @@ KILL_GROUPS = "--kill-groups"
 class _Owner:
     """This process's end of a watchdog's pipe."""
 
-    def __init__(self, args: Sequence[str]) -> None:
+    def __init__(self, args: Sequence[str], ready: str, interpreter: str | None = None) -> None:
+        self._ready = ready
+        script = os.path.abspath(__file__)
+        if not os.path.isfile(script):
+            raise WatchdogError(
+                f"the container watchdog script {script} is not a file (a frozen app "
+                "must include ramalama_sdk/process/watchdog.py as a data file)"
+            )
+        python = interpreter if interpreter is not None else find_interpreter()
         read_end, self._fd = os.pipe()  # both close on exec: no child inherits them
         try:
             self._popen: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-I", os.path.abspath(__file__), *args],
+                [python, "-I", script, *args],
                 stdin=read_end,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,  # READY, then nothing
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # no terminal's Ctrl-C reaches it
                 close_fds=True,
             )
+        except OSError as exc:
+            os.close(self._fd)
+            raise WatchdogError(
+                f"the container watchdog ({python}) could not start: {exc}"
+            ) from None
         except BaseException:
             os.close(self._fd)
             raise
         finally:
             os.close(read_end)
+        self.interpreter = python
         self._lock = threading.Lock()
         _live.add(self)
+
+    def wait_ready(self, timeout: float = READY_WITHIN) -> None:
+        """Return once the watchdog listens; WatchdogError (and the process
+        stopped) if it exits, says something else, or is silent meanwhile."""
+        popen = self._popen
+        if popen is None or popen.stdout is None:
+            return
+        expected = ready_line(self._ready)
+        said = b""
+        deadline = time.monotonic() + timeout
+        fd = popen.stdout.fileno()
+        while len(said) < len(expected) and expected.startswith(said):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
+            chunk = os.read(fd, len(expected) - len(said))
+            if not chunk:
+                break
+            said += chunk
+        popen.stdout.close()
+        if said == expected:
+            return
+        popen.kill()  # whatever it is: a relaunched program must not run on
+        code = popen.wait()
+        self._close()
+        self._popen = None
+        what = f"exited at once (exit code {code})" if not said else f"said {said[:80]!r}"
+        raise WatchdogError(
+            f"the container watchdog ({self.interpreter} -I {__file__}) {what}; "
+            "without it a container could outlive this program"
+        )
 
     def disarm(self) -> None:
         """All is taken care of: the watchdog exits and does nothing."""
@@ -125,6 +231,8 @@ class _Owner:
         self._close()
         popen, self._popen = self._popen, None
         if popen is not None:
+            if popen.stdout is not None:
+                popen.stdout.close()
             try:
                 popen.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -160,10 +268,10 @@ class _Owner:
 class Watchdog(_Owner):
     """This process's end of one container's watchdog."""
 
-    def __init__(self, engine: str, name: str) -> None:
+    def __init__(self, engine: str, name: str, interpreter: str | None = None) -> None:
         self.engine = engine
         self.name = name
-        super().__init__([engine, name])
+        super().__init__([engine, name], name, interpreter)
 
     def tell_group(self, pgid: int) -> None:
         """ramalama's process group: watched until empty after this process dies."""
@@ -173,8 +281,9 @@ class Watchdog(_Owner):
 class GroupWatchdog(_Owner):
     """A watchdog that kills this process's child groups if this process dies first."""
 
-    def __init__(self) -> None:
-        super().__init__([KILL_GROUPS])
+    def __init__(self, interpreter: str | None = None) -> None:
+        super().__init__([KILL_GROUPS], KILL_GROUPS, interpreter)
+        self.wait_ready()
 
     def tell_group(self, pgid: int) -> None:
         """A child's own process group: killed if this process dies before ``forget_group``."""
@@ -280,7 +389,8 @@ def _kill_groups() -> int:
 
 
 def main(argv: Sequence[str]) -> int:
-    if argv[1:] != [KILL_GROUPS] and len(argv) != 3:
+    groups = argv[1:] == [KILL_GROUPS]
+    if not groups and len(argv) != 3:
         print(
             f"usage: watchdog.py ENGINE NAME | {KILL_GROUPS}  (the owner's pipe on stdin)",
             file=sys.stderr,
@@ -289,9 +399,15 @@ def main(argv: Sequence[str]) -> int:
     # Only the pipe decides: a Ctrl-C or hang-up meant for the program is not for us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    if argv[1:] == [KILL_GROUPS]:
-        return _kill_groups()
-    return _watch(argv[1], argv[2])
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        os.write(1, ready_line(KILL_GROUPS if groups else argv[2]))
+    except OSError:
+        pass  # nobody waits for it
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # the owner closes its end after READY
+    os.close(null)
+    return _kill_groups() if groups else _watch(argv[1], argv[2])
 
 
 if __name__ == "__main__":

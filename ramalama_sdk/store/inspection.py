@@ -8,13 +8,14 @@ are None.
 
 from __future__ import annotations
 
+import os
 import re
 
 from .. import commands
 from ..endpoints.info import ModelDetails, stored_details
 from ..errors import ModelNotFoundError, RamalamaError
 from ..process import engine, failures
-from .management import _run
+from .management import _run, stored_name
 
 _NOT_PULLED = re.compile(r"No ref file found|not found|No such file", re.I)
 
@@ -28,7 +29,7 @@ def inspect_argv(ramalama: str, model: str, mode: commands.Mode) -> list[str]:
     return [ramalama, *commands.global_flags(mode), "inspect", "--all", "--json", "--", model]
 
 
-def inspect(model: str, *, container: bool | None = None) -> ModelDetails:
+def inspect(model: str | os.PathLike[str], *, container: bool | None = None) -> ModelDetails:
     """What ``model`` is (training context, parameters, size, template), offline.
 
         details = inspect("file:///models/tiny.gguf")
@@ -37,10 +38,10 @@ def inspect(model: str, *, container: bool | None = None) -> ModelDetails:
     The model must be in the store (``download()`` or ``ramalama pull``):
     otherwise ModelNotFoundError (also a LookupError). ``vision`` says
     whether ramalama stored a vision projector with it. ``container`` is
-    decided as for a model.
+    decided as for a model. A path (str or ``Path``) names a local file, as
+    it does for a model.
     """
-    if not isinstance(model, str) or not model.strip():
-        raise TypeError("model must be a non-empty str")
+    model = stored_name(model)
     argv = inspect_argv(engine.find_ramalama(), model, engine.decide_mode(container))
     done = _run(argv)
     output = done.stderr + done.stdout

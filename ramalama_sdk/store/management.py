@@ -8,6 +8,7 @@ reached through a container engine is listed the way ``serve`` would see it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from datetime import datetime
 from .. import commands
 from ..errors import ModelNotFoundError, RamalamaError
 from ..process import engine, failures
+from .references import model_reference
 
 TIMEOUT = 120.0
 """Seconds a ``list`` or ``rm`` may take before it is abandoned."""
@@ -55,7 +57,9 @@ def list_models(*, container: bool | None = None) -> list[ModelInfo]:
     return parse_model_list(done.stdout)
 
 
-def remove(model: str, *, ignore: bool = False, container: bool | None = None) -> None:
+def remove(
+    model: str | os.PathLike[str], *, ignore: bool = False, container: bool | None = None
+) -> None:
     """Remove ``model`` from ramalama's store.
 
         remove("file:///models/tiny.gguf")
@@ -63,7 +67,10 @@ def remove(model: str, *, ignore: bool = False, container: bool | None = None) -
 
     Raises ModelNotFoundError (also a LookupError) when the store has no such
     model, unless ``ignore`` is true; RamalamaError for any other failure.
+    A path (str or ``Path``) names a local file, as it does for a model,
+    even once the file itself is gone.
     """
+    model = stored_name(model)
     argv = commands.rm_argv(
         engine.find_ramalama(), [model], engine.decide_mode(container), ignore=ignore
     )
@@ -81,6 +88,18 @@ def remove(model: str, *, ignore: bool = False, container: bool | None = None) -
             output=output,
         )
     raise RamalamaError(_failure(f"removing {model!r}", argv, done))
+
+
+def stored_name(model: object) -> str:
+    """The name the store knows ``model`` by: a path as its ``file://`` URI.
+
+    >>> stored_name("tinyllama"), stored_name("/m/gone.gguf")
+    ('tinyllama', 'file:///m/gone.gguf')
+    """
+    name = model_reference(model, must_exist=False)
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError("model must be a non-empty str or a path")
+    return name
 
 
 def parse_model_list(text: str) -> list[ModelInfo]:

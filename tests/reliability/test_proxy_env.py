@@ -68,3 +68,29 @@ async def test_loopback_never_goes_through_the_proxy(
             assert (await aclient.chat("Hello", max_tokens=4))["role"] == "assistant"
             await aclient.stop()
     assert proxy_env == []
+
+
+# How a program may write this machine's address: llama-server bound to every
+# interface prints 0.0.0.0; the rest are spellings that connect() takes.
+# ("localhost." is loopback too, by RFC 6761, but this machine's resolver does
+# not know it: http/addresses.py's doctest covers it.)
+LOOPBACK_SPELLINGS = ["0.0.0.0", "127.1", "2130706433", "[::ffff:127.0.0.1]"]
+
+
+async def test_loopback_written_any_way_never_goes_through_the_proxy(
+    model_uri: str, proxy_env: list[bytes]
+) -> None:
+    prompt = "my private question"
+    with RamalamaModel(model=model_uri, max_tokens=4) as served:
+        assert served.base_url is not None and served.api_key is not None
+        for host in LOOPBACK_SPELLINGS:
+            url = served.base_url.replace("127.0.0.1", host)
+            client = RamalamaModel.connect(url, served.api_key)
+            assert client.chat(prompt, max_tokens=4)["role"] == "assistant"
+            client.stop()
+            aclient = await AsyncRamalamaModel.connect(url, served.api_key)
+            assert (await aclient.chat(prompt, max_tokens=4))["role"] == "assistant"
+            await aclient.stop()
+        seen = b"".join(proxy_env)
+        assert served.api_key.encode() not in seen and prompt.encode() not in seen
+    assert proxy_env == []

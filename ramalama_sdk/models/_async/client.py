@@ -31,14 +31,16 @@ class AsyncClient(FeatureCore):
                 return None
             raise
 
-    async def _check_template(self) -> None:
-        """Warn (NoChatTemplateWarning) when the model has no chat template."""
+    async def _check_template(self, body: bytes = b"") -> None:
+        """Warn (NoChatTemplateWarning) when the model has no chat template;
+        UnsupportedError when ``body`` offers tools a template cannot take."""
         if self._template_unknown():
             try:
                 props = await self._props()
             except RamalamaError:  # best effort: the call itself reports a failure
                 props = None
             self._learn_template(props)
+        self._refuse_tools(body)
         self._warn_without_template()
 
     def _stream_io(self, path: str, body: bytes, *, chat: bool) -> tuple[Opener, ErrorMapper]:
@@ -49,7 +51,7 @@ class AsyncClient(FeatureCore):
         async def open_response(cancel: Canceller) -> Body:
             nonlocal served_by
             if chat:
-                await self._check_template()
+                await self._check_template(body)
             served_by = self._server
             return await self._open_stream(path, body, cancel)
 

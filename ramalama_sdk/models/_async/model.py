@@ -140,7 +140,9 @@ class AsyncRamalamaModel(AsyncFeatures):
         """
         attached = cls(model=model or "default", request_timeout=request_timeout, api_key=False)
         attached._attach(base_url, api_key)
-        transport = Transport(request_timeout, trust_env=not attached._attached_to_loopback())
+        # A host name is looked up to decide: off the loop.
+        loopback = await io.to_thread(attached._attached_to_loopback)
+        transport = Transport(request_timeout, trust_env=not loopback)
         await transport.open()
         transport.bind(attached._endpoint(), pooled=False)
         attached._transport = transport
@@ -213,7 +215,7 @@ class AsyncRamalamaModel(AsyncFeatures):
                 replies.warn_cut_off(stacklevel=4)
             return completion.message
         body = self._complete_body(messages, options, target=target)
-        await self._check_template()
+        await self._check_template(body)
         return protocol.parse_chat_reply(await self._call("POST", protocol.CHAT_PATH, body))
 
     async def complete(
@@ -230,7 +232,7 @@ class AsyncRamalamaModel(AsyncFeatures):
             body = self._complete_body(messages, options, stream=True, target=target)
             return await self._receive(body)
         body = self._complete_body(messages, options, target=target)
-        await self._check_template()
+        await self._check_template(body)
         return protocol.parse_completion(await self._call("POST", protocol.CHAT_PATH, body))
 
     async def _receive(self, body: bytes) -> Completion:

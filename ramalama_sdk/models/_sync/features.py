@@ -49,14 +49,22 @@ class SyncFeatures(SyncClient):
 
     # -- tokens ------------------------------------------------------------
 
+    def _vocabulary(self) -> int | None:
+        known, size = self._known_vocabulary()
+        if known:
+            return size
+        return self._learn_vocabulary(self._call("GET", info.MODELS_PATH, None))
+
     def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
         """The model's token ids for ``text`` (with BOS if ``add_special``)."""
         body = tokens.tokenize_body(text, add_special=add_special)
         return tokens.parse_tokens(self._call("POST", tokens.TOKENIZE_PATH, body, root=True))
 
     def detokenize(self, token_ids: Sequence[int]) -> str:
-        """The text of a list of token ids."""
+        """The text of a list of token ids; ValueError for an id beyond the
+        vocabulary (its size is asked once per server)."""
         body = tokens.detokenize_body(token_ids)
+        tokens.check_vocabulary(token_ids, self._vocabulary())
         answer = self._call("POST", tokens.DETOKENIZE_PATH, body, root=True)
         return tokens.parse_detokenized(answer)
 
@@ -66,7 +74,13 @@ class SyncFeatures(SyncClient):
         A str is counted as a ``complete_text()`` prompt; a list of messages
         as a chat, through the model's chat template: the count equals the
         ``prompt_tokens`` that a ``complete()`` of those messages reports.
+        A chat with images is counted by the server itself, which encodes
+        them (a request for a one-token reply).
         """
+        if tokens.is_messages(text_or_messages) and tokens.has_images(text_or_messages):
+            body = tokens.count_body(self.options.model, text_or_messages)
+            answer = self._call("POST", protocol.CHAT_PATH, body)
+            return tokens.parse_prompt_tokens(answer)
         if tokens.is_messages(text_or_messages):
             body = tokens.template_body(text_or_messages)
             prompt = tokens.parse_prompt(

@@ -142,7 +142,9 @@ class RamalamaModel(SyncFeatures):
         """
         attached = cls(model=model or "default", request_timeout=request_timeout, api_key=False)
         attached._attach(base_url, api_key)
-        transport = Transport(request_timeout, trust_env=not attached._attached_to_loopback())
+        # A host name is looked up to decide: off the loop.
+        loopback = io.to_thread(attached._attached_to_loopback)
+        transport = Transport(request_timeout, trust_env=not loopback)
         transport.open()
         transport.bind(attached._endpoint(), pooled=False)
         attached._transport = transport
@@ -215,7 +217,7 @@ class RamalamaModel(SyncFeatures):
                 replies.warn_cut_off(stacklevel=4)
             return completion.message
         body = self._complete_body(messages, options, target=target)
-        self._check_template()
+        self._check_template(body)
         return protocol.parse_chat_reply(self._call("POST", protocol.CHAT_PATH, body))
 
     def complete(self, messages: list[ChatMessage], **options: Unpack[ChatOptions]) -> Completion:
@@ -230,7 +232,7 @@ class RamalamaModel(SyncFeatures):
             body = self._complete_body(messages, options, stream=True, target=target)
             return self._receive(body)
         body = self._complete_body(messages, options, target=target)
-        self._check_template()
+        self._check_template(body)
         return protocol.parse_completion(self._call("POST", protocol.CHAT_PATH, body))
 
     def _receive(self, body: bytes) -> Completion:
