@@ -26,7 +26,7 @@ import re
 import secrets
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]
@@ -50,7 +50,7 @@ class Settings:
     port: int
     key_env: str | None = None
     """The variable the server reads its key from (``LLAMA_API_KEY``)."""
-    key: str | None = None
+    key: str | None = field(default=None, repr=False)  # never in a repr or a log
 
     @property
     def env_file(self) -> str:
@@ -62,7 +62,7 @@ class Settings:
 class File:
     """A file to write: its text, and whether it holds the key (mode 0600)."""
 
-    text: str
+    text: str = field(repr=False)
     secret: bool = False
 
 
