@@ -9,7 +9,8 @@ nonsense words; only their shape is meaningful.
 that serves on this CPU, or builds one from a pinned llama.cpp source (about
 10 minutes on 2 cores, cached), for hosts without a container engine.
 
-Needs the ``testing`` extra: ``pip install ramalama-sdk[testing]``.
+Needs the ``testing`` extra: ``pip install "./ramalama-sdk[testing]"`` from a
+clone (this package is not on PyPI; the ``ramalama-sdk`` there is another).
 """
 
 from __future__ import annotations
@@ -239,7 +240,8 @@ def tiny_model(
     except ImportError as exc:
         raise ImportError(
             "tiny_model() needs the gguf and numpy packages: "
-            "pip install ramalama-sdk[testing] (or: pip install gguf numpy)"
+            'pip install "./ramalama-sdk[testing]" from a clone of this repository '
+            "(or: pip install gguf numpy)"
         ) from exc
 
     if pooling not in (None, "mean", "cls", "last"):

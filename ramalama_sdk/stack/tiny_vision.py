@@ -41,7 +41,9 @@ def tiny_projector(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Pa
         import numpy as np
     except ImportError as exc:
         raise ImportError(
-            "tiny_projector() needs the gguf and numpy packages: pip install ramalama-sdk[testing]"
+            "tiny_projector() needs the gguf and numpy packages: "
+            'pip install "./ramalama-sdk[testing]" from a clone of this repository '
+            "(or: pip install gguf numpy)"
         ) from exc
     target = pathlib.Path(path).expanduser().absolute()
     if target.is_dir():
