@@ -23,8 +23,9 @@ from .options import ModelOptions, Runtime, check_api_key
 from .process import engine, registry, server_image
 from .process.server import Server, start_steps
 from .process.steps import Step
+from .store.inspection import inspect_argv
 from .store.progress import ProgressCallback, default_reporter
-from .store.pull import download_steps
+from .store.pull import Refresh, download_steps
 from .store.references import model_reference
 
 DEFAULT_LOG_LINES = 20
@@ -196,9 +197,12 @@ class ModelCore:
         mode, ramalama = self._resolve()
         model = self.options.model
         pull = commands.pull_argv(ramalama, model, mode)
-        rm = commands.rm_argv(ramalama, [model], mode, ignore=True) if force else None
+        rm = commands.rm_argv(ramalama, [model], mode, ignore=True)
+        refresh = Refresh(inspect_argv(ramalama, model, mode, everything=False), rm)
         callback = default_reporter(model) if progress is AUTO else progress
-        steps = download_steps(model, pull, rm, self._env(), progress=callback)
+        steps = download_steps(
+            model, pull, rm if force else None, self._env(), progress=callback, refresh=refresh
+        )
         if mode.container:  # the server image first, outside serve()'s timeout
             return server_image.with_image(self.options, mode, ramalama, self._env(), steps)
         return steps
