@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MaxRoundsError
+from ..errors import MaxRoundsError, ReplyCutOffError
 from ..http.protocol import check_history, check_message, check_options
 from ..types import ChatMessage, Completion, ToolCall
 from .tools import Tool, ToolArgumentsError, tool_result_text, tools_from
@@ -175,6 +176,7 @@ def act_steps(
         _append(transcript, answer.message, on_message)
         if not answer.tool_calls:
             return ActResult(answer, transcript, runs, round_number)
+        _check_not_cut_off(answer)
         prepared = [_prepare(call, tools) for call in answer.tool_calls]
         outcomes = yield RunTools(prepared)
         assert isinstance(outcomes, list)
@@ -199,13 +201,50 @@ def _append(transcript: list[ChatMessage], message: ChatMessage, on_message: obj
         on_message(message)
 
 
+def unparsed_arguments(call: ToolCall) -> str | None:
+    """The raw text of arguments that did not parse as a JSON object, else None.
+
+    ``arguments_of`` keeps such a text as ``{"": text}``.
+
+    >>> unparsed_arguments(ToolCall("c", "add", {"": '{"a": 1'})), unparsed_arguments(
+    ...     ToolCall("c", "add", {"a": 1}))
+    ('{"a": 1', None)
+    """
+    args = call.arguments
+    if len(args) == 1 and "" in args:
+        return str(args[""])
+    return None
+
+
+def _check_not_cut_off(answer: Completion) -> None:
+    """A reply that ``max_tokens`` cut off while it called tools: its last call
+    may be unfinished (llama-server closes a partial JSON object, or leaves
+    a text that is none, kept as ``{"": text}``), and asking again would be
+    cut off the same way. No call is run: the caller must raise the limit.
+
+    (A grammar keeps the arguments to the tools' schemas; only the limit on
+    the reply's length leaves them unfinished.)
+    """
+    if answer.finish_reason != "length" or not answer.tool_calls:
+        return
+    last = answer.tool_calls[-1]
+    text = unparsed_arguments(last)
+    shown = repr(text[:80]) if text is not None else json.dumps(last.arguments)[:80]
+    raise ReplyCutOffError(
+        f"the reply was cut off at max_tokens while it called tools: the arguments of "
+        f"its last call, {last.name!r} ({shown}), may be unfinished, so no tool was run; "
+        "raise max_tokens"
+    )
+
+
 def _prepare(call: ToolCall, tools: Mapping[str, Tool]) -> Prepared:
     tool = tools.get(call.name)
     if tool is None:
         known = ", ".join(sorted(tools))
         return Prepared(call, None, error=f"there is no tool {call.name!r} (tools: {known})")
-    if "" in call.arguments and len(call.arguments) == 1:
-        return Prepared(call, tool, error="the arguments are not a JSON object")
+    text = unparsed_arguments(call)
+    if text is not None:
+        return Prepared(call, tool, error=f"the arguments are not a JSON object: {text[:200]}")
     try:
         args, kwargs = tool.bind(call.arguments)
     except ToolArgumentsError as exc:
