@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import os
 import secrets
+import warnings
 import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
@@ -16,7 +17,14 @@ from dataclasses import replace
 from . import commands
 from .commands import Mode
 from .endpoints import embeddings
-from .errors import APIConnectionError, APITimeoutError, RamalamaError, ServerNotRunningError
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    NotARerankerWarning,
+    RamalamaError,
+    ServerNotRunningError,
+    UnsupportedError,
+)
 from .http import images, protocol
 from .http.addresses import check_base_url, is_loopback_url
 from .options import ModelOptions, Runtime, check_api_key
@@ -25,7 +33,7 @@ from .process.server import Server, start_steps
 from .process.steps import Step
 from .store.inspection import inspect_argv
 from .store.progress import ProgressCallback, default_reporter
-from .store.pull import Refresh, download_steps
+from .store.pull import Refresh, download_steps, run_steps
 from .store.references import model_reference
 
 DEFAULT_LOG_LINES = 20
@@ -218,7 +226,31 @@ class ModelCore:
         else:
             self._key = check_api_key(choice)
         env_name = key_env if self._key is not None else None
-        return start_steps(self.options, mode, ramalama, api_key_env=env_name)
+        steps = start_steps(self.options, mode, ramalama, api_key_env=env_name)
+        if embeddings.served_for(self.options.runtime_args) == "rerank()":
+            return self._reranker_checked(mode, ramalama, steps)
+        return steps
+
+    def _reranker_checked(
+        self, mode: Mode, ramalama: str, then: Generator[Step, object, Server]
+    ) -> Generator[Step, object, Server]:
+        """Warn (NotARerankerWarning) when the stored GGUF is no reranker, then start."""
+        model = self.options.model
+        try:
+            argv = inspect_argv(ramalama, model, mode)
+            code, output = yield from run_steps(argv, self._env(), lines=100_000)
+        except BaseException:
+            then.close()
+            raise
+        if code == 0 and embeddings.is_reranker(output) is False:
+            warnings.warn(
+                f"{model!r} is not a reranker (its GGUF declares no rank pooling and has "
+                "no classification head): rerank=True serves it, but its scores mean "
+                "nothing; serve a reranker model (e.g. a bge-reranker GGUF)",
+                NotARerankerWarning,
+                stacklevel=2,
+            )
+        return (yield from then)
 
     def _adopt(self, server: Server, stop: Callable[[], None]) -> None:
         """Make ``server`` current; stop it at garbage collection or exit."""
@@ -266,6 +298,7 @@ class ModelCore:
         stream: bool = False,
     ) -> bytes:
         """Check everything the user gave, before anything is sent."""
+        self._check_chattable()
         target, options = self._target(options)
         pictures, options = images.pop_images(options)
         messages = protocol.chat_messages(message, history)
@@ -277,6 +310,7 @@ class ModelCore:
     def _complete_body(
         self, messages: object, options: Mapping[str, object], *, stream: bool = False
     ) -> bytes:
+        self._check_chattable()
         target, options = self._target(options)
         pictures, options = images.pop_images(options)
         checked_messages = protocol.check_history(messages)
@@ -286,6 +320,18 @@ class ModelCore:
             checked_messages[-1] = images.attach(checked_messages[-1], pictures)
         checked = protocol.check_options(options)
         return protocol.chat_body(target, checked_messages, checked, stream=stream)
+
+    def _check_chattable(self) -> None:
+        """A server this object started for embed() or rerank() does not chat
+        (llama-server answers 500): refuse before anything is sent."""
+        if self._attached_url is not None:
+            return
+        served_for = embeddings.served_for(self.options.runtime_args)
+        if served_for is not None:
+            raise UnsupportedError(
+                f"{self.options.model!r} is served for {served_for}: chat(), complete() "
+                f"and stream() need a model served without {embeddings.OPTION[served_for]}"
+            )
 
     def _reply_streamed(self, options: Mapping[str, object]) -> bool:
         """Whether chat() or complete() receives this reply as a stream:

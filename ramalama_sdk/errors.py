@@ -235,6 +235,14 @@ class NoChatTemplateWarning(UserWarning):
     """
 
 
+class NotARerankerWarning(UserWarning):
+    """``rerank=True`` for a model whose GGUF is not a reranker's.
+
+    A reranker declares rank pooling, or has a classification head; any other
+    model served with ``--rerank`` answers with scores that mean nothing.
+    """
+
+
 class ImagePullError(ServerStartError):
     """Container mode: the server's container image could not be pulled.
 
