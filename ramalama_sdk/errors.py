@@ -266,11 +266,20 @@ class PromptCacheWarning(UserWarning):
     """
 
 
+class NotARerankerWarning(UserWarning):
+    """``rerank=True`` for a model whose GGUF is not a reranker's.
+
+    A reranker declares rank pooling, or has a classification head; any other
+    model served with ``--rerank`` answers with scores that mean nothing.
+    """
+
+
 class ImagePullError(ServerStartError):
     """Container mode: the server's container image could not be pulled.
 
     The model is not at fault. ``image`` names the image; choose another
-    with ``base_image=...``, or serve without containers (``container=False``).
+    with ``base_image=...``, or serve without containers (``container=False``)
+    where that can be done (``on_host``: a router cannot).
     """
 
     def __init__(
@@ -282,22 +291,43 @@ class ImagePullError(ServerStartError):
         command: Sequence[str] = (),
         exit_code: int | None = None,
         log_tail: Sequence[str] = (),
+        on_host: bool = True,
     ) -> None:
+        instead = (
+            ", or serve without containers with container=False"
+            if on_host
+            else " (router mode runs in a container only), or make the image available "
+            "to the engine (podman pull, or a registry it reaches)"
+        )
         super().__init__(
             f"the container image {image!r} could not be pulled ({detail}); choose "
-            "another with base_image=..., or serve without containers with container=False",
+            f"another with base_image=...{instead}",
             model=model,
             command=command,
             exit_code=exit_code,
             log_tail=log_tail,
         )
         self.image = image
+        self.detail = detail
+
+    def in_container_only(self) -> ImagePullError:
+        """The same failure, for what can only run in a container (a router)."""
+        return ImagePullError(
+            self.image,
+            self.detail,
+            model=self.model,
+            command=self.command,
+            exit_code=self.exit_code,
+            log_tail=self.log_tail,
+            on_host=False,
+        )
 
 
 class ContainerEngineError(ServerStartError):
     """Container mode: the engine answers but could not run the server's container.
 
-    ``engine`` names it; ``container=False`` serves on the host instead.
+    ``engine`` names it; ``container=False`` serves on the host instead,
+    where that can be done (``on_host``: a router cannot).
     """
 
     def __init__(
@@ -309,14 +339,32 @@ class ContainerEngineError(ServerStartError):
         command: Sequence[str] = (),
         exit_code: int | None = None,
         log_tail: Sequence[str] = (),
+        on_host: bool = True,
     ) -> None:
+        instead = (
+            " or serve without containers with container=False"
+            if on_host
+            else " (router mode runs in a container only)"
+        )
         super().__init__(
             f"{engine} could not run the server's container ({detail}); fix the engine "
-            "(its settings are in containers.conf) or serve without containers with "
-            "container=False",
+            f"(its settings are in containers.conf){instead}",
             model=model,
             command=command,
             exit_code=exit_code,
             log_tail=log_tail,
         )
         self.engine = engine
+        self.detail = detail
+
+    def in_container_only(self) -> ContainerEngineError:
+        """The same failure, for what can only run in a container (a router)."""
+        return ContainerEngineError(
+            self.engine,
+            self.detail,
+            model=self.model,
+            command=self.command,
+            exit_code=self.exit_code,
+            log_tail=self.log_tail,
+            on_host=False,
+        )

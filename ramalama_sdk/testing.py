@@ -13,7 +13,8 @@ cached; ``python -m ramalama_sdk.testing setup --real`` fetches them for CI.
 that serves on this CPU, or builds one from a pinned llama.cpp source (about
 10 minutes on 2 cores, cached), for hosts without a container engine.
 
-Needs the ``testing`` extra: ``pip install ramalama-sdk[testing]``.
+Needs the ``testing`` extra: ``pip install "./ramalama-sdk[testing]"`` from a
+clone (this package is not on PyPI; the ``ramalama-sdk`` there is another).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .stack.tiny_vision import tiny_projector
 __all__ = ["real_chat_model", "real_embedding_model", "setup", "tiny_model", "tiny_projector"]
 
 _FILE_NAME = "tiny-llama.gguf"
+_POOLINGS = (None, "mean", "cls", "last", "rank")
 
 _N_LAYER = 2
 _N_EMBD = 64
@@ -220,12 +222,15 @@ def tiny_model(
     ``chat_template=False`` leaves the template out, as in a base model
     (which llama-server then chats with through a generic ChatML template).
     ``pooling`` (``"mean"``, ``"cls"`` or ``"last"``) declares how the model
-    pools embeddings, as embedding models do; by default it declares none.
+    pools embeddings, as embedding models do; ``"rank"`` declares it a
+    reranker (``rerank=True``); by default it declares none.
 
-    If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it
-    (``tiny-llama-tools.gguf``, ``tiny-llama-thinking.gguf`` or
-    ``tiny-llama-tools-thinking.gguf`` for the other templates: ramalama's
-    store tells models apart by file name).
+    If ``path`` is a directory, the file is ``tiny-llama.gguf`` inside it for
+    the default model, and a name that says what differs for every other
+    (``tiny-llama-tools.gguf``, ``tiny-llama-base-pooling-mean.gguf``,
+    ``tiny-llama-thinking-seed3.gguf``, ...; see ``_variant_name()``): two
+    different models never share a name, so a model store that keeps the
+    copy it already has never serves one for the other.
     The model is written to a temporary file beside the target and renamed
     into place, so a partial model never appears at the target.
 
@@ -244,16 +249,22 @@ def tiny_model(
     except ImportError as exc:
         raise ImportError(
             "tiny_model() needs the gguf and numpy packages: "
-            "pip install ramalama-sdk[testing] (or: pip install gguf numpy)"
+            'pip install "./ramalama-sdk[testing]" from a clone of this repository '
+            "(or: pip install gguf numpy)"
         ) from exc
 
-    if pooling not in (None, "mean", "cls", "last"):
-        raise ValueError(f"pooling must be 'mean', 'cls', 'last' or None, not {pooling!r}")
+    if pooling not in _POOLINGS:
+        raise ValueError(f"pooling must be 'mean', 'cls', 'last', 'rank' or None, not {pooling!r}")
     target = pathlib.Path(path).expanduser().absolute()
     if target.is_dir():
-        chosen = (("tools", tools), ("thinking", thinking), ("quantized", quantized))
-        suffix = "".join(f"-{name}" for name, on in chosen if on)
-        target = target / _FILE_NAME.replace(".gguf", f"{suffix}.gguf")
+        target = target / _variant_name(
+            seed=seed,
+            tools=tools,
+            thinking=thinking,
+            quantized=quantized,
+            chat_template=chat_template,
+            pooling=pooling,
+        )
 
     tokens, scores, types = _vocabulary([_TOOL_CALL] if tools else [])
     biases = _biases(tools, thinking)
@@ -275,6 +286,35 @@ def tiny_model(
             os.unlink(tmp_name)
         raise
     return target
+
+
+def _variant_name(
+    *,
+    seed: int = 0,
+    tools: bool = False,
+    thinking: bool = False,
+    quantized: bool = False,
+    chat_template: bool = True,
+    pooling: str | None = None,
+) -> str:
+    """The file name :func:`tiny_model` gives a variant in a directory: one
+    part per choice that changes the bytes, so no two variants share one.
+
+    >>> _variant_name(), _variant_name(tools=True), _variant_name(seed=3)
+    ('tiny-llama.gguf', 'tiny-llama-tools.gguf', 'tiny-llama-seed3.gguf')
+    >>> _variant_name(chat_template=False, pooling="mean")
+    'tiny-llama-base-pooling-mean.gguf'
+    """
+    chosen = (
+        ("tools", tools),
+        ("thinking", thinking),
+        ("quantized", quantized),
+        ("base", not chat_template),
+        (f"pooling-{pooling}", pooling is not None),
+        (f"seed{seed}", seed != 0),
+    )
+    suffix = "".join(f"-{name}" for name, on in chosen if on)
+    return _FILE_NAME.replace(".gguf", f"{suffix}.gguf")
 
 
 def _write(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from ramalama_sdk import (
     AsyncRamalamaModel,
     ContextLengthError,
+    NoChatTemplateWarning,
+    NotARerankerWarning,
     RamalamaModel,
     RankedDocument,
     UnsupportedError,
@@ -31,6 +34,12 @@ def embedding_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 def embedder(embedding_uri: str) -> Iterator[RamalamaModel]:
     with RamalamaModel(model=embedding_uri, embedding=True) as served:
         yield served
+
+
+@pytest.fixture(scope="module")
+def reranker_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny model declaring rank pooling, as reranker GGUFs do."""
+    return tiny_model(tmp_path_factory.mktemp("reranker"), pooling="rank").as_uri()
 
 
 def _norm(vector: list[float]) -> float:
@@ -151,6 +160,50 @@ async def test_async_embed(embedding_uri: str, embedder: RamalamaModel) -> None:
             await served.rerank("q", ["a"])
 
 
+def test_chat_on_an_embedding_server_is_unsupported(embedder: RamalamaModel) -> None:
+    """Refused before anything is sent: no HTTP 500, no base-model warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoChatTemplateWarning)
+        for call in (
+            lambda: embedder.chat("Hi"),
+            lambda: embedder.complete([{"role": "user", "content": "Hi"}]),
+            lambda: embedder.stream("Hi"),
+            lambda: embedder.conversation().say("Hi"),
+        ):
+            with pytest.raises(UnsupportedError, match=r"served for embed.*embedding=True"):
+                call()
+    assert len(embedder.embed("still embeds")) == 1
+
+
+async def test_async_chat_on_a_rerank_server_is_unsupported(reranker_uri: str) -> None:
+    async with AsyncRamalamaModel(model=reranker_uri, rerank=True) as reranker:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", NoChatTemplateWarning)
+            with pytest.raises(UnsupportedError, match=r"served for rerank.*rerank=True"):
+                await reranker.chat("Hi")
+            with pytest.raises(UnsupportedError, match="rerank=True"):
+                reranker.stream("Hi")
+        assert len(await reranker.rerank("q", ["a", "b"])) == 2
+
+
+def test_rerank_on_a_model_that_is_no_reranker_warns(model_uri: str, reranker_uri: str) -> None:
+    with (
+        pytest.warns(NotARerankerWarning, match="not a reranker"),
+        RamalamaModel(model=model_uri, rerank=True) as served,
+    ):
+        assert served.is_running  # served all the same: the caller was told
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotARerankerWarning)
+        with RamalamaModel(model=reranker_uri, rerank=True) as reranker:
+            assert reranker.is_running
+
+
+async def test_async_rerank_on_a_model_that_is_no_reranker_warns(model_uri: str) -> None:
+    with pytest.warns(NotARerankerWarning, match="not a reranker"):
+        async with AsyncRamalamaModel(model=model_uri, rerank=True) as served:
+            assert served.is_running
+
+
 # The tiny model has no classification head: llama-server's rank pooling then
 # scores with a raw hidden value, so the scores are real but meaningless, and
 # only the request, the ordering and the errors can be checked here.
@@ -165,8 +218,8 @@ def _check_ranking(ranked: list[RankedDocument], top_n: int | None) -> None:
     assert scores == sorted(scores, reverse=True) and all(math.isfinite(s) for s in scores)
 
 
-def test_rerank(model_uri: str) -> None:
-    with RamalamaModel(model=model_uri, rerank=True) as reranker:
+def test_rerank(reranker_uri: str) -> None:
+    with RamalamaModel(model=reranker_uri, rerank=True) as reranker:
         _check_ranking(reranker.rerank("where is the cat?", DOCUMENTS), None)
         _check_ranking(reranker.rerank("where is the cat?", DOCUMENTS, top_n=2), 2)
         with pytest.raises(ValueError):
@@ -183,8 +236,8 @@ def test_rerank(model_uri: str) -> None:
             reranker.embed("x")  # a reranker does not embed
 
 
-async def test_async_rerank(model_uri: str) -> None:
-    async with AsyncRamalamaModel(model=model_uri, rerank=True) as reranker:
+async def test_async_rerank(reranker_uri: str) -> None:
+    async with AsyncRamalamaModel(model=reranker_uri, rerank=True) as reranker:
         _check_ranking(await reranker.rerank("where is the cat?", DOCUMENTS, top_n=3), 3)
         with pytest.raises(ContextLengthError):
             await reranker.rerank("q", ["water " * 700])

@@ -150,8 +150,9 @@ def test_list_answer_keeps_order_and_offsets() -> None:
     assert second.name == "file:///m.gguf" and second.size == 0
 
 
-def test_force_download_copies_a_changed_file_again(model_file: Path, tmp_path: Path) -> None:
-    """ramalama keys file:// models by name: only force=True sees new content."""
+def test_download_copies_a_changed_file_again(model_file: Path, tmp_path: Path) -> None:
+    """ramalama keeps the copy it took of a file:// model; download() sees new
+    content itself (tests/test_stale_models.py), and force=True always copies."""
     from ramalama_sdk import RamalamaModel
 
     path = tmp_path / "changing.gguf"
@@ -163,7 +164,7 @@ def test_force_download_copies_a_changed_file_again(model_file: Path, tmp_path: 
     with open(path, "ab") as out:
         out.write(bytes(4096))
     model.download()
-    assert [m.size for m in list_models() if m.name == uri] == [before]
+    assert [m.size for m in list_models() if m.name == uri] == [before + 4096]
     model.download(force=True)
     assert [m.size for m in list_models() if m.name == uri] == [before + 4096]
     remove(uri)

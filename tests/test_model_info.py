@@ -33,11 +33,19 @@ def model(model_uri: str) -> Iterator[RamalamaModel]:
         yield served
 
 
+def _tensor_bytes(path: Path) -> int:
+    import gguf
+
+    return sum(int(tensor.n_bytes) for tensor in gguf.GGUFReader(path).tensors)
+
+
 def _check_served_details(details: ModelDetails, model_file: Path, runtime: str) -> None:
     assert details.context_size == CTX  # what the server chose, not the model's 2048
     assert details.training_context == TINY_TRAINING_CONTEXT
     assert details.parameters == TINY_PARAMETERS
-    assert details.size is not None and 0 < details.size <= model_file.stat().st_size
+    # The weights' bytes, as documented: less than the file, which also holds
+    # the vocabulary and metadata (inspect().size is the file's).
+    assert details.size == _tensor_bytes(model_file) < model_file.stat().st_size
     assert details.embedding_length == TINY_EMBEDDING_LENGTH
     assert details.vision is False  # no projector loaded
     assert details.supports_tools is False  # the tiny ChatML template knows no tools

@@ -11,7 +11,14 @@ import pytest
 
 from conftest import port_is_listening, run_python, server_processes
 from podman_bed import Bed
-from ramalama_sdk import ActOptions, AsyncRamalamaRouter, MaxRoundsError, RamalamaRouter
+from ramalama_sdk import (
+    ActOptions,
+    AsyncRamalamaRouter,
+    ContainerEngineError,
+    ImagePullError,
+    MaxRoundsError,
+    RamalamaRouter,
+)
 from ramalama_sdk.testing import tiny_model
 
 pytestmark = pytest.mark.container
@@ -196,3 +203,49 @@ def test_router_container_goes_with_its_program(
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+# A localhost/ image is looked for on loopback only: no traffic leaves.
+MISSING_IMAGE = "localhost/ramalama-sdk-no-such-image:1"
+
+
+def test_an_image_that_cannot_be_pulled_never_suggests_the_host(
+    podman_bed: Bed, two_models: list[str]
+) -> None:
+    """A router refuses container=False: its errors must not suggest it."""
+    RamalamaRouter(models=two_models, base_image=podman_bed.image).download()  # the models
+    router = RamalamaRouter(models=two_models, base_image=MISSING_IMAGE)
+    with pytest.raises(ImagePullError) as pulled:
+        router.download()  # the image is part of download()
+    assert pulled.value.image == MISSING_IMAGE and "base_image=" in str(pulled.value)
+    assert "container=False" not in str(pulled.value)
+    assert "container only" in str(pulled.value)
+    with pytest.raises(ImagePullError) as served:
+        router.serve()  # serve() alone meets it in ramalama's own pull
+    assert "container=False" not in str(served.value)
+    assert not router.is_running and server_processes() == []
+
+
+async def test_async_router_image_and_engine_errors_never_suggest_the_host(
+    podman_bed: Bed, two_models: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await AsyncRamalamaRouter(models=two_models, base_image=podman_bed.image).download()
+    router = AsyncRamalamaRouter(models=two_models, base_image=MISSING_IMAGE)
+    with pytest.raises(ImagePullError) as pulled:
+        await router.download()
+    assert "container=False" not in str(pulled.value)
+    # An engine that answers but cannot start the container (a limit above
+    # what the kernel allows, as in tests/test_podman_lifecycle.py). The file
+    # replaces podman's whole configuration: keep its network backend, which
+    # podman would otherwise choose itself (CNI, whose plugins are not here).
+    conf = tmp_path / "containers.conf"
+    conf.write_text(
+        '[containers]\ndefault_ulimits = ["nofile=2000000:2000000"]\n'
+        '[network]\nnetwork_backend = "netavark"\n'
+    )
+    monkeypatch.setenv("CONTAINERS_CONF", str(conf))
+    router = AsyncRamalamaRouter(models=two_models, base_image=podman_bed.image)
+    with pytest.raises(ContainerEngineError) as engine:
+        await router.serve()
+    assert "container=False" not in str(engine.value)
+    assert "container only" in str(engine.value)

@@ -25,6 +25,7 @@ from ramalama_sdk import (
     JinjaRequiredError,
     MaxRoundsError,
     RamalamaModel,
+    ReplyCutOffError,
     ToolCall,
     ToolCallDict,
 )
@@ -190,6 +191,35 @@ def test_max_rounds_error_carries_the_transcript(model: RamalamaModel) -> None:
     assert isinstance(error, RuntimeError)
     assert [m["role"] for m in error.messages][:2] == ["user", "assistant"]
     assert error.messages[-1]["role"] == "tool" and len(error.tool_runs) == len(recorder.calls)
+
+
+# Fewer tokens than a call of the tiny tools model takes to write: the
+# '<tool_call>' token and the grammar's '{"name": "add", "arguments": {"a"'.
+CUT_OFF: GenerationOptions = {"max_tokens": 24, "seed": 7}
+
+
+def test_a_call_cut_off_by_max_tokens_is_named_and_not_run(model: RamalamaModel) -> None:
+    """Where the {"": text} arguments came from: a reply cut off mid-call."""
+    recorder = Recorder()
+    cut = model.complete(
+        [{"role": "user", "content": "Add"}],
+        tools=[recorder.add],
+        tool_choice="required",
+        **CUT_OFF,
+    )
+    assert cut.finish_reason == "length" and cut.tool_calls
+    assert "" in cut.tool_calls[-1].arguments  # the text that is not (yet) a JSON object
+    with pytest.raises(ReplyCutOffError, match=r"cut off by max_tokens.*'add'") as caught:
+        model.act("Add", [recorder.add], tool_choice="required", **CUT_OFF)
+    assert isinstance(caught.value, ValueError) and "raise max_tokens" in str(caught.value)
+    assert recorder.calls == []  # nothing was run on unfinished arguments
+
+
+async def test_async_act_names_a_call_cut_off_by_max_tokens(amodel: AsyncRamalamaModel) -> None:
+    recorder = Recorder()
+    with pytest.raises(ReplyCutOffError, match="cut off by max_tokens"):
+        await amodel.act("Add", [recorder.add], tool_choice="required", **CUT_OFF)
+    assert recorder.calls == []
 
 
 def test_conversation_act_keeps_the_transcript(model: RamalamaModel) -> None:

@@ -9,6 +9,7 @@ awaits, the tool calls of one turn run concurrently; blocking, in turn.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,21 +196,22 @@ def act_steps(
         forced = asked.get("tool_choice") not in (None, "auto", "none")
         if not answer.tool_calls:
             if cut_off and forced:  # it had to be a call: cut before its name ended
-                raise _cut_off(options, transcript, runs)
+                raise _cut_off(options, transcript, runs, None)
             return ActResult(answer, transcript, runs, round_number)
-        prepared = [_prepare(call, tools, cut_off) for call in answer.tool_calls]
+        if cut_off:
+            # The last call may be unfinished even where its arguments parse
+            # (llama-server closes a partial JSON object), and asked again with
+            # the same limit the model would be cut off again: no call is run.
+            for call in answer.tool_calls:
+                runs.append(ToolRun(call, f"Error: {CUT_OFF}", error=CUT_OFF))
+                yield from _append(transcript, _tool_message(runs[-1]), on_message)
+            raise _cut_off(options, transcript, runs, answer.tool_calls[-1])
+        prepared = [_prepare(call, tools) for call in answer.tool_calls]
         outcomes = yield RunTools(prepared)
         assert isinstance(outcomes, list)
         for ready, outcome in zip(prepared, outcomes, strict=True):
-            run = _settle(ready, outcome, raise_tool_errors)
-            runs.append(run)
-            reply = ChatMessage(
-                role="tool", content=run.content, tool_call_id=run.call.id, name=run.call.name
-            )
-            yield from _append(transcript, reply, on_message)
-        if any(ready.error == CUT_OFF for ready in prepared):
-            # Asked again with the same limit, the model would be cut off again.
-            raise _cut_off(options, transcript, runs)
+            runs.append(_settle(ready, outcome, raise_tool_errors))
+            yield from _append(transcript, _tool_message(runs[-1]), on_message)
     raise MaxRoundsError(
         f"the model still called tools after max_rounds={max_rounds} rounds; the "
         "transcript so far is in .messages",
@@ -219,15 +221,45 @@ def act_steps(
 
 
 def _cut_off(
-    options: Mapping[str, Any], transcript: list[ChatMessage], runs: list[ToolRun]
+    options: Mapping[str, Any],
+    transcript: list[ChatMessage],
+    runs: list[ToolRun],
+    last: ToolCall | None,
 ) -> ToolCallCutOffError:
     limit = options.get("max_tokens")
+    which = ""
+    if last is not None:
+        text = unparsed_arguments(last)
+        shown = repr(text[:80]) if text is not None else json.dumps(last.arguments)[:80]
+        which = f" (its last call, {last.name!r} with {shown}, may be unfinished)"
     return ToolCallCutOffError(
-        f"a tool call was cut off by max_tokens{f'={limit}' if limit else ''} before it "
-        "was complete; raise max_tokens. The transcript so far is in .messages",
+        f"the reply was cut off by max_tokens{f'={limit}' if limit else ''} while it called "
+        f"tools{which}, so no tool of it was run; raise max_tokens. The transcript so far "
+        "is in .messages",
         messages=transcript,
         tool_runs=runs,
     )
+
+
+def _tool_message(run: ToolRun) -> ChatMessage:
+    return ChatMessage(
+        role="tool", content=run.content, tool_call_id=run.call.id, name=run.call.name
+    )
+
+
+def unparsed_arguments(call: ToolCall) -> str | None:
+    """The raw text of arguments that did not parse as a JSON object, else None.
+
+    ``arguments_of`` keeps such a text as ``{"": text}``.
+
+    >>> unparsed_arguments(ToolCall("c", "add", {"": '{"a": 1'})), unparsed_arguments(
+    ...     ToolCall("c", "add", {"a": 1}))
+    ('{"a": 1', None)
+    """
+    args = call.arguments
+    if len(args) == 1 and "" in args:
+        return str(args[""])
+    return None
 
 
 def _append(
@@ -238,14 +270,14 @@ def _append(
         yield Notify(on_message, message)
 
 
-def _prepare(call: ToolCall, tools: Mapping[str, Tool], cut_off: bool) -> Prepared:
+def _prepare(call: ToolCall, tools: Mapping[str, Tool]) -> Prepared:
     tool = tools.get(call.name)
     if tool is None:
         known = ", ".join(sorted(tools))
         return Prepared(call, None, error=f"there is no tool {call.name!r} (tools: {known})")
-    if "" in call.arguments and len(call.arguments) == 1:
-        # The reply ended at max_tokens: the arguments are only unfinished.
-        return Prepared(call, tool, error=CUT_OFF if cut_off else NOT_AN_OBJECT)
+    text = unparsed_arguments(call)
+    if text is not None:
+        return Prepared(call, tool, error=f"{NOT_AN_OBJECT}: {text[:200]}")
     try:
         args, kwargs = tool.bind(call.arguments)
     except ToolArgumentsError as exc:

@@ -33,6 +33,57 @@ class RankedDocument:
     score: float
 
 
+# What a server started with these llama-server flags is for, and the option
+# of the SDK that adds each flag.
+_SERVED_FOR = {"--embedding": "embed()", "--embeddings": "embed()", "--rerank": "rerank()"}
+OPTION = {"embed()": "embedding=True", "rerank()": "rerank=True"}
+
+
+def served_for(runtime_args: Sequence[str]) -> str | None:
+    """``"embed()"`` or ``"rerank()"`` when the server arguments make a
+    server for that, not for chat; None otherwise.
+
+    >>> served_for(("--embedding", "--pooling", "mean")), served_for(("--parallel", "2"))
+    ('embed()', None)
+    """
+    for arg in runtime_args:
+        if arg in _SERVED_FOR:
+            return _SERVED_FOR[arg]
+    return None
+
+
+# llama.cpp's pooling type of a reranker (LLAMA_POOLING_TYPE_RANK), as its
+# converter writes it into the GGUF of a model with a classification head.
+_RANK_POOLING = 4
+
+
+def is_reranker(inspect_json: str) -> bool | None:
+    """Whether ``ramalama inspect --all --json`` shows a reranker: a GGUF that
+    declares rank pooling or carries a classification head (``cls.*``
+    tensors). None when the output is not a GGUF's details.
+
+    >>> is_reranker('{"Format": "GGUF", "Metadata": {"data": {"general.architecture": "bert",'
+    ...             ' "bert.pooling_type": 4}}, "Tensors": []}')
+    True
+    >>> is_reranker('{"Format": "GGUF", "Metadata": {"data": {"general.architecture": "llama"}},'
+    ...             ' "Tensors": [{"name": "output.weight"}]}')
+    False
+    """
+    try:
+        data = json.loads(inspect_json[inspect_json.find("{") :])
+        fields = data["Metadata"]["data"]
+        tensors = data.get("Tensors") or []
+        if data.get("Format") != "GGUF" or not isinstance(fields, Mapping):
+            return None
+        arch = fields.get("general.architecture")
+        names = [t.get("name") for t in tensors if isinstance(t, Mapping)]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if fields.get(f"{arch}.pooling_type") == _RANK_POOLING:
+        return True
+    return any(isinstance(name, str) and name.startswith("cls.") for name in names)
+
+
 def serve_args(embedding: object, rerank: object, pooling: object, runtime: str) -> tuple[str, ...]:
     """The llama-server arguments for the embedding options, checked.
 

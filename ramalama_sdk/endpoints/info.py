@@ -49,7 +49,11 @@ class ModelDetails:
       context divided among the ``slots``); llama-server may choose less than
       the model was trained for, and a prompt beyond it is refused;
     - ``training_context``: the context the model was trained with;
-    - ``parameters``: number of weights; ``size``: bytes of the model file;
+    - ``parameters``: number of weights;
+    - ``size``: from a server (``info()``), the bytes of the weights it
+      loaded (llama-server's count of the tensors, a little less than the
+      file, which also holds the vocabulary and metadata); from the store
+      (``inspect()``), the bytes of the stored file;
     - ``vision``: takes images (a vision projector is loaded, or stored);
     - ``supports_tools``: the chat template renders tool definitions;
     - ``chat_template``: the Jinja template the server applies to chats;

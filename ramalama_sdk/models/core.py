@@ -10,6 +10,7 @@ import enum
 import functools
 import os
 import secrets
+import warnings
 import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
@@ -21,6 +22,7 @@ from ..endpoints import embeddings
 from ..errors import (
     APIConnectionError,
     APITimeoutError,
+    NotARerankerWarning,
     RamalamaError,
     ServerNotRunningError,
     UnsupportedError,
@@ -35,8 +37,9 @@ from ..prompt_cache import slots
 from ..prompt_cache import start as prompt_start
 from ..prompt_cache.start import start_with_prompts
 from ..prompt_cache.states import prompt_cache_folder
+from ..store.inspection import inspect_argv
 from ..store.progress import ProgressCallback, default_reporter
-from ..store.pull import download_steps
+from ..store.pull import Refresh, download_steps, run_steps
 from ..store.references import model_reference
 from ..types import ChatMessage
 
@@ -207,9 +210,12 @@ class ModelCore:
         mode, ramalama = self._resolve()
         model = self.options.model
         pull = commands.pull_argv(ramalama, model, mode)
-        rm = commands.rm_argv(ramalama, [model], mode, ignore=True) if force else None
+        rm = commands.rm_argv(ramalama, [model], mode, ignore=True)
+        refresh = Refresh(inspect_argv(ramalama, model, mode, everything=False), rm)
         callback = default_reporter(model) if progress is AUTO else progress
-        steps = download_steps(model, pull, rm, self._env(), progress=callback)
+        steps = download_steps(
+            model, pull, rm if force else None, self._env(), progress=callback, refresh=refresh
+        )
         if mode.container:  # the server image first, outside serve()'s timeout
             return server_image.with_image(self.options, mode, ramalama, self._env(), steps)
         return steps
@@ -226,6 +232,8 @@ class ModelCore:
             self._key = check_api_key(choice)
         env_name = key_env if self._key is not None else None
         steps = start_steps(self.options, mode, ramalama, api_key_env=env_name)
+        if embeddings.served_for(self.options.runtime_args) == "rerank()":
+            steps = self._reranker_checked(mode, ramalama, steps)
         if self.options.prompt_cache is None:
             return steps
         inspect = [ramalama, *commands.global_flags(mode), "inspect", "--json"]
@@ -245,6 +253,27 @@ class ModelCore:
         if server is None or not server.alive:
             raise self._not_running()
         return prompt_start.save(server)
+
+    def _reranker_checked(
+        self, mode: Mode, ramalama: str, then: Generator[Step, object, Server]
+    ) -> Generator[Step, object, Server]:
+        """Warn (NotARerankerWarning) when the stored GGUF is no reranker, then start."""
+        model = self.options.model
+        try:
+            argv = inspect_argv(ramalama, model, mode)
+            code, output = yield from run_steps(argv, self._env(), lines=100_000)
+        except BaseException:
+            then.close()
+            raise
+        if code == 0 and embeddings.is_reranker(output) is False:
+            warnings.warn(
+                f"{model!r} is not a reranker (its GGUF declares no rank pooling and has "
+                "no classification head): rerank=True serves it, but its scores mean "
+                "nothing; serve a reranker model (e.g. a bge-reranker GGUF)",
+                NotARerankerWarning,
+                stacklevel=2,
+            )
+        return (yield from then)
 
     def _adopt(self, server: Server, stop: Callable[[], None]) -> None:
         """Make ``server`` current; stop it at garbage collection or exit."""
@@ -292,6 +321,7 @@ class ModelCore:
         target: str | None = None,
     ) -> bytes:
         """Check everything the user gave, before anything is sent."""
+        self._check_chattable()
         name = self._target(target)
         checked_messages = protocol.check_history(messages)
         if not checked_messages:
@@ -307,6 +337,18 @@ class ModelCore:
         the history then records what the model saw. The options left."""
         (user,), rest = images.with_images(protocol.chat_messages(text), options)
         return user, rest
+
+    def _check_chattable(self) -> None:
+        """A server this object started for embed() or rerank() does not chat
+        (llama-server answers 500): refuse before anything is sent."""
+        if self._attached_url is not None:
+            return
+        served_for = embeddings.served_for(self.options.runtime_args)
+        if served_for is not None:
+            raise UnsupportedError(
+                f"{self.options.model!r} is served for {served_for}: chat(), complete() "
+                f"and stream() need a model served without {embeddings.OPTION[served_for]}"
+            )
 
     def _reply_streamed(self, options: Mapping[str, object]) -> bool:
         """Whether chat() or complete() receives this reply as a stream:

@@ -23,6 +23,7 @@ from typing import Any
 from .. import commands
 from ..commands import API_KEY_ENVS, Mode
 from ..errors import APIError, RamalamaError, ServerStartError
+from ..process.containers import container_only
 from ..process.failures import download_error
 from ..process.server import Server, start_steps
 from ..process.steps import Step
@@ -168,7 +169,7 @@ class RouterCore(ModelCore):
         self, force: bool, progress: ProgressCallback | Any | None
     ) -> Generator[Step, object, None]:
         first = super()._download_steps(force, progress)
-        return self._download_all(first, force, progress)
+        return container_only(self._download_all(first, force, progress))
 
     def _download_all(
         self,
@@ -192,7 +193,7 @@ class RouterCore(ModelCore):
             )
         steps = super()._start_steps(mode, ramalama)
         steps.close()  # only its key choice was wanted: the router builds its own
-        return self._router_steps(mode, ramalama)
+        return container_only(self._router_steps(mode, ramalama))
 
     def _router_steps(self, mode: Mode, ramalama: str) -> Generator[Step, object, Server]:
         models, models_max = self.models, self.models_max

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from typing import TypeVar
 
 from ..errors import ContainerEngineError, ImagePullError, ServerStartError
+from .steps import Step
 
-# ramalama 0.25: "Error: Failed to pull image IMAGE[ or IMAGE:latest][: detail]"
+_T = TypeVar("_T")
+
+# ramalama 0.25: "Error: Failed to pull image IMAGE[ or IMAGE:latest][: detail]".
 _PULL_FAILED = re.compile(r"Failed to pull image (\S+?)(?::\s|\s+or\s|$)")
+# In router mode ramalama says nothing of its own: podman's last line is
+# "Error: initializing source docker://IMAGE: ...".
+_SOURCE_FAILED = re.compile(r"^Error: initializing source docker://(\S+?):\s", re.M)
 # What podman/docker print before that, the reason worth showing.
 _PULL_REASON = re.compile(
     r"registry \S+ is blocked|manifest unknown|unauthorized|not found|"
@@ -60,12 +67,19 @@ def pull_failure(text: str) -> tuple[str, str] | None:
     ('quay.io/r/r:0.25', 'registry quay.io is blocked')
     >>> pull_failure("Error: Failed to pull image localhost/nosuch:1")
     ('localhost/nosuch:1', 'Failed to pull image localhost/nosuch:1')
+    >>> pull_failure("Error: initializing source docker://localhost/x:1: pinging container "
+    ...              "registry localhost: connection refused")
+    ('localhost/x:1', 'connection refused')
     >>> pull_failure("Error: No such file") is None
     True
     """
     match = _PULL_FAILED.search(text)
     if match is None:
-        return None
+        source = _SOURCE_FAILED.search(text)
+        if source is None:
+            return None
+        reasons = [m.group(0) for m in _PULL_REASON.finditer(text)]
+        return source.group(1), reasons[-1] if reasons else _line_of(text, source.start())
     image = match.group(1)
     reasons = [m.group(0) for m in _PULL_REASON.finditer(text[: match.start()])]
     return image, reasons[-1] if reasons else _line_of(text, match.start())
@@ -143,3 +157,12 @@ def _line_of(text: str, offset: int) -> str:
     start = text.rfind("\n", 0, offset) + 1
     end = text.find("\n", offset)
     return _ERROR_PREFIX.sub("", text[start : end if end >= 0 else len(text)].strip())
+
+
+def container_only(steps: Generator[Step, object, _T]) -> Generator[Step, object, _T]:
+    """``steps`` whose image or engine failure does not suggest serving on the
+    host (``container=False``): for a router, which runs in a container only."""
+    try:
+        return (yield from steps)
+    except (ImagePullError, ContainerEngineError) as exc:
+        raise exc.in_container_only() from None

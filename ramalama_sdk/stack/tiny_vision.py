@@ -33,7 +33,8 @@ _PATCH = 14
 def tiny_projector(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Path:
     """Write the tiny vision projector GGUF and return its absolute path.
 
-    If ``path`` is a directory, the file is ``tiny-mmproj.gguf`` inside it.
+    If ``path`` is a directory, the file is ``tiny-mmproj.gguf`` inside it
+    (``tiny-mmproj-seed3.gguf`` for ``seed=3``: other bytes, another name).
     Needs the ``testing`` extra (gguf, numpy).
     """
     try:
@@ -41,11 +42,13 @@ def tiny_projector(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Pa
         import numpy as np
     except ImportError as exc:
         raise ImportError(
-            "tiny_projector() needs the gguf and numpy packages: pip install ramalama-sdk[testing]"
+            "tiny_projector() needs the gguf and numpy packages: "
+            'pip install "./ramalama-sdk[testing]" from a clone of this repository '
+            "(or: pip install gguf numpy)"
         ) from exc
     target = pathlib.Path(path).expanduser().absolute()
     if target.is_dir():
-        target = target / _FILE_NAME
+        target = target / (_FILE_NAME.replace(".gguf", f"-seed{seed}.gguf") if seed else _FILE_NAME)
     tensors = _weights(np.random.default_rng(seed))
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)

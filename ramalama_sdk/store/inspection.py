@@ -20,13 +20,17 @@ from .management import _run, stored_name
 _NOT_PULLED = re.compile(r"No ref file found|not found|No such file", re.I)
 
 
-def inspect_argv(ramalama: str, model: str, mode: commands.Mode) -> list[str]:
-    """``ramalama inspect --all --json MODEL``.
+def inspect_argv(
+    ramalama: str, model: str, mode: commands.Mode, *, everything: bool = True
+) -> list[str]:
+    """``ramalama inspect --all --json MODEL`` (without ``--all``: the stored
+    file's path and a summary).
 
     >>> inspect_argv("ramalama", "tinyllama", commands.Mode(container=False))
     ['ramalama', '--nocontainer', 'inspect', '--all', '--json', '--', 'tinyllama']
     """
-    return [ramalama, *commands.global_flags(mode), "inspect", "--all", "--json", "--", model]
+    wanted = ["--all", "--json"] if everything else ["--json"]
+    return [ramalama, *commands.global_flags(mode), "inspect", *wanted, "--", model]
 
 
 def inspect(model: str | os.PathLike[str], *, container: bool | None = None) -> ModelDetails:

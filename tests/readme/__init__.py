@@ -1,0 +1,1 @@
+"""README.md, run block by block (see conftest.py)."""
