@@ -9,7 +9,8 @@ WordPiece vocabulary in llama.cpp's "phantom space" form, the model's pooling
 and non-causal attention, so that ``llama-server --embedding`` gives the
 vectors sentence-transformers gives.
 
-Needs numpy, gguf and safetensors (``pip install ramalama-sdk[testing]``).
+Needs numpy, gguf and safetensors: this project's ``testing`` extra
+(``pip install "./ramalama-sdk[testing]"`` from a clone).
 """
 
 from __future__ import annotations
