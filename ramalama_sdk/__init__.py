@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from .http.replies import ThinkingCutOffWarning
     from .http.streaming import StreamEvent
     from .process.registry import running, stop_all
+    from .progress import EngineProgress, EngineProgressCallback
     from .router_models import AsyncRamalamaRouter, RamalamaRouter
     from .store.inspection import inspect
     from .store.management import ModelInfo, list_models, remove
@@ -101,6 +102,8 @@ _LAZY = {
     "TextStream": "text_streams",
     "running": "process.registry",
     "stop_all": "process.registry",
+    "EngineProgress": "progress",
+    "EngineProgressCallback": "progress",
 }
 
 
@@ -140,6 +143,8 @@ __all__ = [
     "ContextLengthError",
     "Conversation",
     "DownloadError",
+    "EngineProgress",
+    "EngineProgressCallback",
     "GenerateError",
     "GenerateTimeoutError",
     "GenerationOptions",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import APIConnectionError, RamalamaError
 from .http.connections import StreamBody, TransportFailure
 from .http.streaming import SSEDecoder, StreamEvent, StreamState
+from .progress import EngineProgressCallback
 from .types import ChatMessage, Completion, ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -25,8 +26,10 @@ DoneHook = Callable[[Completion], None]
 
 
 class _Stream:
-    def __init__(self, on_done: DoneHook | None) -> None:
-        self._state = StreamState()
+    def __init__(
+        self, on_done: DoneHook | None, on_progress: EngineProgressCallback | None = None
+    ) -> None:
+        self._state = StreamState(on_progress)
         self._started = False
         self._on_done = on_done
 
@@ -96,8 +99,9 @@ class ChatStream(_Stream):
         open_response: Callable[[], StreamBody],
         map_error: ErrorMapper,
         on_done: DoneHook | None = None,
+        on_progress: EngineProgressCallback | None = None,
     ) -> None:
-        super().__init__(on_done)
+        super().__init__(on_done, on_progress)
         self._open = open_response
         self._map_error = map_error
         self._response: StreamBody | None = None
@@ -153,6 +157,7 @@ class ChatStream(_Stream):
                 return
             yield from self._finish()
         finally:
+            self._state.end_progress()
             chunks.close()
             body.close()
 
@@ -187,8 +192,9 @@ class AsyncChatStream(_Stream):
         open_response: Callable[[], Awaitable[aiohttp.ClientResponse]],
         map_error: Callable[[BaseException], Awaitable[RamalamaError]],
         on_done: DoneHook | None = None,
+        on_progress: EngineProgressCallback | None = None,
     ) -> None:
-        super().__init__(on_done)
+        super().__init__(on_done, on_progress)
         self._open = open_response
         self._map_error = map_error
         self._response: aiohttp.ClientResponse | None = None
@@ -236,6 +242,7 @@ class AsyncChatStream(_Stream):
             for event in self._finish():
                 yield event
         finally:
+            self._state.end_progress()
             response.close()  # cut short, this tells the server to stop generating
 
     async def aclose(self) -> None:

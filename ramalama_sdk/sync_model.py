@@ -291,7 +291,9 @@ class RamalamaModel(SyncFeatures):
         return Conversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
-        return ChatStream(*self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done)
+        return ChatStream(
+            *self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done, self._prompt_reporter()
+        )
 
     def _stream_io(
         self, path: str, body: bytes, *, chat: bool

@@ -55,7 +55,9 @@ class ModelDetails:
     - ``chat_template``: the Jinja template the server applies to chats;
     - ``has_chat_template``: False for a GGUF without one (a base model),
       which the server wraps in a generic ChatML template;
-    - ``slots``: requests served at once; ``runtime``/``build``: the server.
+    - ``slots``: requests served at once; ``runtime``/``build``: the server;
+    - ``sleeping``: llama-server has unloaded the model after ``sleep_after``
+      idle seconds (the next request loads it again); None where unknown.
     """
 
     name: str
@@ -72,6 +74,7 @@ class ModelDetails:
     build: str | None = None
     architecture: str | None = None
     embedding_length: int | None = None
+    sleeping: bool | None = None
 
 
 def served_details(
@@ -109,6 +112,7 @@ def served_details(
         runtime=runtime,
         build=_str(props.get("build_info")),
         embedding_length=_int(meta.get("n_embd")),
+        sleeping=_bool(props.get("is_sleeping")),
     )
 
 

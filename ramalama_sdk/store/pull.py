@@ -73,3 +73,9 @@ def download_steps(
     code, output = yield from run_steps(pull_argv, env, progress=progress)
     if code != 0:
         raise failures.download_error(model, pull_argv, code, output)
+
+
+def chained(*parts: Generator[Step, object, None]) -> Generator[Step, object, None]:
+    """Steps of several downloads, one after the other (a model and its draft)."""
+    for part in parts:
+        yield from part
