@@ -48,7 +48,7 @@ class Counts:
     gemma: int
     warmup: int
     speculation: int = 5
-    progress: int = 12
+    progress: int = 8
     sleep: int = 4
 
 
@@ -154,8 +154,10 @@ def smollm_rows(counts: Counts) -> list[Row]:
     """The engine's levers on SmolLM2: speculation, progress, sleep."""
     print("smollm2: speculation ...", file=sys.stderr)
     rows = case_speculation.measure(counts.speculation, 1)
+    print(table(rows), file=sys.stderr)  # each case's figures as soon as they are in
     print("smollm2: progress ...", file=sys.stderr)
     rows.append(case_engine.measure_progress(counts.progress, counts.warmup))
+    print(table(rows[-1:]), file=sys.stderr)
     print("smollm2: sleep ...", file=sys.stderr)
     return rows + case_engine.measure_sleep(counts.sleep)
 

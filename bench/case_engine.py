@@ -17,6 +17,7 @@ import time
 import psutil
 
 from ramalama_sdk import EngineProgress, RamalamaModel
+from ramalama_sdk.progress import ProgressChoice
 
 from . import smollm
 from .case_speculation import CODE
@@ -45,7 +46,8 @@ def measure_progress(rounds: int, warmup: int) -> Row:
     messages = [{"role": "user", "content": LONG_PROMPT}]
 
     def timed(callback: object) -> float:
-        model._progress = callback  # type: ignore[assignment]  # one server for both sides
+        # One server for both sides: the model's progress option is switched.
+        model._progress = ProgressChoice(callback, auto=False, runtime="llama.cpp")
         events.clear()
         start = time.perf_counter_ns()
         stream = model._stream(model._complete_body(messages, PROGRESS_OPTIONS, stream=True))
