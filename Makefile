@@ -48,10 +48,8 @@ lint: $(STAMP)
 BENCH_PUBLISHED := $(CURDIR)/bench/.venv-published
 BENCH_STAMP := $(VENV)/.bench-installed
 
-$(BENCH_STAMP): bench/requirements.txt bench/requirements-no-deps.txt $(STAMP)
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps \
-		-r bench/requirements-no-deps.txt
 	touch $(BENCH_STAMP)
 
 $(BENCH_PUBLISHED)/.installed: bench/published-requirements.txt

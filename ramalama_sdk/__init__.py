@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from .endpoints.completions import TextCompletion
     from .endpoints.embeddings import RankedDocument
     from .endpoints.info import ModelDetails
+    from .engine_progress import EngineProgress, EngineProgressCallback
     from .http.images import ContentPart
     from .http.replies import ThinkingCutOffWarning
     from .http.streaming import StreamEvent
@@ -115,6 +116,8 @@ _LAZY = {
     "TextStream": "models._sync.text_streams",
     "running": "process.registry",
     "stop_all": "process.registry",
+    "EngineProgress": "engine_progress",
+    "EngineProgressCallback": "engine_progress",
 }
 
 
@@ -155,6 +158,8 @@ __all__ = [
     "ContextLengthError",
     "Conversation",
     "DownloadError",
+    "EngineProgress",
+    "EngineProgressCallback",
     "GenerateError",
     "GenerateTimeoutError",
     "GenerationOptions",

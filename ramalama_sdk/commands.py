@@ -22,7 +22,7 @@ PROMPT_CACHE_MOUNT = "/mnt/ramalama-sdk-prompts"
 # --ctx-size. An option a runtime does not take is left out of the argv.
 _TAKES: dict[str, frozenset[str]] = {
     "llama.cpp": frozenset(
-        {"temp", "ngl", "max_tokens", "ctx_size", "threads", "webui", "thinking"}
+        {"temp", "ngl", "max_tokens", "ctx_size", "threads", "webui", "thinking", "speculation"}
     ),
     "vllm": frozenset({"ctx_size"}),  # ramalama passes it as --max-model-len
     "mlx": frozenset({"temp", "max_tokens"}),
@@ -169,7 +169,9 @@ def serve_argv(
             argv += ["--threads", str(cpu_count)]
     if options.thinking is not None and "thinking" in takes:
         argv += ["--thinking", "true" if options.thinking else "false"]
-    runtime_args = list(options.runtime_args)
+    if "speculation" in takes:
+        argv += speculation_args(options)
+    runtime_args = [*sleep_args(options), *options.runtime_args]
     if options.prompt_cache is not None and generate is None:
         folder = options.prompt_cache
         if mode.container:
@@ -183,6 +185,47 @@ def serve_argv(
         argv.append("--runtime-args=" + shlex.join(runtime_args))
     argv += ["--", options.model]
     return argv
+
+
+def speculation_args(options: ModelOptions) -> list[str]:
+    """ramalama's speculative decoding flags, which it passes on to llama-server.
+
+    The draft model is a model reference that ramalama resolves in its store
+    (and mounts in a container) like the main model; without ``speculation``
+    it drafts with ``draft-simple``.
+
+    >>> speculation_args(ModelOptions(model="m", speculation="ngram-mod"))
+    ['--spec-type', 'ngram-mod']
+    >>> speculation_args(ModelOptions(model="m", draft_model="smollm:135m", draft_max=8))
+    ['--model-draft=smollm:135m', '--spec-type', 'draft-simple', '--spec-draft-n-max', '8']
+    """
+    args: list[str] = []
+    if options.draft_model is not None:
+        args.append("--model-draft=" + options.draft_model)  # a name may start with "-"
+    if options.speculation is not None:
+        args += ["--spec-type", options.speculation]
+    elif options.draft_model is not None:
+        # llama-server infers a kind only from a draft whose metadata names one
+        # (EAGLE-3, MTP heads); a plain small model would load and never draft.
+        args += ["--spec-type", "draft-simple"]
+    if options.draft_max is not None:
+        args += ["--spec-draft-n-max", str(options.draft_max)]
+    if options.draft_min is not None:
+        args += ["--spec-draft-n-min", str(options.draft_min)]
+    return args
+
+
+def sleep_args(options: ModelOptions) -> list[str]:
+    """llama-server's idle sleep, which ramalama has no flag for: a runtime arg.
+
+    >>> sleep_args(ModelOptions(model="m", sleep_after=300))
+    ['--sleep-idle-seconds', '300']
+    >>> sleep_args(ModelOptions(model="m"))
+    []
+    """
+    if options.sleep_after is None:
+        return []
+    return ["--sleep-idle-seconds", str(options.sleep_after)]
 
 
 def stop_argv(ramalama: str, name: str, mode: Mode) -> list[str]:

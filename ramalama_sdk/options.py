@@ -26,6 +26,12 @@ Runtime = Literal["llama.cpp", "vllm", "mlx"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 DEFAULT_RUNTIME: Runtime = "llama.cpp"
 
+# llama-server's --spec-type names (llama.cpp 11434, common/speculative.cpp).
+# The n-gram kinds need no second model; the draft kinds need draft_model.
+NGRAM_SPECULATION = ("ngram-simple", "ngram-mod", "ngram-map-k", "ngram-map-k4v", "ngram-cache")
+DRAFT_SPECULATION = ("draft-simple", "draft-eagle3", "draft-mtp", "draft-dflash", "draft-dspark")
+SPECULATION_TYPES = frozenset((*NGRAM_SPECULATION, *DRAFT_SPECULATION))
+
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -90,6 +96,14 @@ class ModelOptions:
     # across restarts; None: not kept. See prompt_cache/.
     prompt_cache: str | None = None
     prompt_cache_size: int = DEFAULT_PROMPT_CACHE_SIZE
+    # Speculative decoding: llama-server's --spec-type ("ngram-mod", ...), a
+    # draft model pulled like the model, and how many tokens it drafts.
+    speculation: str | None = None
+    draft_model: str | None = None
+    draft_max: int | None = None
+    draft_min: int | None = None
+    # Seconds without a request after which llama-server unloads the model.
+    sleep_after: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str):
@@ -151,6 +165,7 @@ class ModelOptions:
         if self.runtime == "mlx" and isinstance(self.api_key, str):
             raise ValueError("runtime='mlx': its server (mlx_lm) cannot check an api_key")
         self._check_prompt_cache()
+        self._check_engine_levers()
 
     def _check_prompt_cache(self) -> None:
         folder = self.prompt_cache
@@ -165,9 +180,62 @@ class ModelOptions:
                 raise ValueError("prompt_cache needs runtime='llama.cpp' (llama-server's slots)")
         self._check_int("prompt_cache_size", minimum=1)
 
+    def _check_engine_levers(self) -> None:
+        """speculation, draft_model, draft_max/min and sleep_after: llama.cpp only."""
+        used = [
+            name
+            for name in ("speculation", "draft_model", "draft_max", "draft_min", "sleep_after")
+            if getattr(self, name) is not None
+        ]
+        if used and self.runtime != DEFAULT_RUNTIME:
+            raise ValueError(f"{', '.join(used)}: llama.cpp only, not runtime={self.runtime!r}")
+        if self.speculation is not None:
+            object.__setattr__(self, "speculation", check_speculation(self.speculation))
+        if self.draft_model is not None:
+            if not isinstance(self.draft_model, str):
+                raise TypeError(f"draft_model must be a str, not {type(self.draft_model).__name__}")
+            if not self.draft_model.strip() or "\0" in self.draft_model:
+                raise ValueError("draft_model must be a model name, not empty or with NUL")
+        kinds = (self.speculation or "").split(",")
+        if any(kind in DRAFT_SPECULATION for kind in kinds) and self.draft_model is None:
+            raise ValueError(f"speculation={self.speculation!r} needs a draft_model")
+        for name in ("draft_max", "draft_min"):
+            if getattr(self, name) is not None:
+                self._check_int(name, minimum=0)
+        low, high = self.draft_min, self.draft_max
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"draft_min ({low}) must not exceed draft_max ({high})")
+        if self.sleep_after is not None:
+            self._check_int("sleep_after", minimum=1)  # llama-server refuses 0
+            if self.sleep_after > MAX_SECONDS:
+                raise ValueError(f"sleep_after must be at most {MAX_SECONDS} seconds")
+
     def _check_int(self, name: str, *, minimum: int) -> None:
         value = getattr(self, name)
         if not _is_int(value):
             raise TypeError(f"{name} must be an int, not {value!r}")
         if value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, not {value}")
+
+
+def check_speculation(value: object) -> str:
+    """llama-server's ``--spec-type`` value: one kind, or several joined by commas.
+
+    >>> check_speculation("ngram-mod"), check_speculation(["ngram-mod", "draft-simple"])
+    ('ngram-mod', 'ngram-mod,draft-simple')
+    >>> check_speculation("ngram_simple")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: speculation 'ngram_simple' is not one of draft-dflash, ..., ngram-simple
+    """
+    if isinstance(value, str):
+        kinds = [kind.strip() for kind in value.split(",")]
+    elif isinstance(value, Sequence) and all(isinstance(kind, str) for kind in value):
+        kinds = [kind.strip() for kind in value]
+    else:
+        raise TypeError("speculation must be a str such as 'ngram-mod', or a list of them")
+    for kind in kinds:
+        if kind not in SPECULATION_TYPES:
+            known = ", ".join(sorted(SPECULATION_TYPES))
+            raise ValueError(f"speculation {kind!r} is not one of {known}")
+    return ",".join(kinds)

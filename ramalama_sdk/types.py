@@ -99,7 +99,8 @@ class Completion:
     """The whole result of one chat request.
 
     ``timings`` holds the server's own figures (llama-server reports
-    ``prompt_per_second``, ``predicted_per_second``, ``predicted_ms``, ...);
+    ``prompt_per_second``, ``predicted_per_second``, ``predicted_ms``, ...,
+    and with speculative decoding ``draft_n`` and ``draft_n_accepted``);
     it is empty for servers that report none.
     """
 
@@ -129,3 +130,20 @@ class Completion:
     def tokens_per_second(self) -> float | None:
         """Generation speed as the server measured it, if it said."""
         return self.timings.get("predicted_per_second")
+
+    @property
+    def draft_acceptance(self) -> float | None:
+        """The share of drafted tokens the model accepted (0 to 1) when the
+        server speculated (``speculation=`` or ``draft_model=``); None when
+        it drafted nothing for this reply.
+
+        >>> Completion(ChatMessage(role="assistant", content="x"),
+        ...            timings={"draft_n": 40.0, "draft_n_accepted": 30.0}).draft_acceptance
+        0.75
+        >>> Completion(ChatMessage(role="assistant", content="x")).draft_acceptance is None
+        True
+        """
+        drafted = self.timings.get("draft_n")
+        if not drafted:
+            return None
+        return self.timings.get("draft_n_accepted", 0.0) / drafted

@@ -61,6 +61,8 @@ class ModelDetails:
       which the server wraps in a generic ChatML template;
     - ``slots``: requests served at once; ``runtime``/``build``: the server;
     - ``vocabulary_size``: how many token ids the model has (ids are below it).
+    - ``sleeping``: llama-server has unloaded the model after ``sleep_after``
+      idle seconds (the next request loads it again); None where unknown.
     """
 
     name: str
@@ -78,6 +80,7 @@ class ModelDetails:
     architecture: str | None = None
     embedding_length: int | None = None
     vocabulary_size: int | None = None
+    sleeping: bool | None = None
 
 
 def vocabulary_size(models_body: bytes | str) -> int | None:
@@ -128,6 +131,7 @@ def served_details(
         build=_str(props.get("build_info")),
         embedding_length=_int(meta.get("n_embd")),
         vocabulary_size=_int(meta.get("n_vocab")),
+        sleeping=_bool(props.get("is_sleeping")),
     )
 
 

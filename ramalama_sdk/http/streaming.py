@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from ..engine_progress import EngineProgressCallback, prompt_progress
 from ..errors import APIError
 from ..types import ChatMessage, Completion, TokenLogprob, ToolCall, Usage
 from . import replies
@@ -72,9 +73,14 @@ class StreamEvent:
 
 
 class StreamState:
-    """What a stream has delivered so far."""
+    """What a stream has delivered so far.
 
-    def __init__(self) -> None:
+    ``on_progress`` hears the prompt's progress events (see progress.py), and
+    is closed once the prompt is processed.
+    """
+
+    def __init__(self, on_progress: EngineProgressCallback | None = None) -> None:
+        self._on_progress = on_progress
         self._parts: list[str] = []
         self._reasoning: list[str] = []
         self._calls = replies.ToolCallAssembler()
@@ -123,6 +129,8 @@ class StreamState:
             self.usage = parse_usage(data["usage"])
         if "timings" in data:
             self.timings = parse_timings(data["timings"])
+        if self._on_progress is not None:
+            self._report_progress(data)
         events: list[StreamEvent] = []
         choices = data.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
@@ -144,6 +152,21 @@ class StreamState:
             if logprobs is not None:
                 self._logprobs = (self._logprobs or []) + list(logprobs)
         return events
+
+    def _report_progress(self, data: dict[str, object]) -> None:
+        progress = prompt_progress(data)
+        if progress is not None:
+            assert self._on_progress is not None
+            self._on_progress(progress)
+        if progress is None or progress.done >= progress.total:
+            self.end_progress()  # the prompt is in: its reports are over
+
+    def end_progress(self) -> None:
+        """Close the progress callback (idempotent): the stream has ended."""
+        callback, self._on_progress = self._on_progress, None
+        close = getattr(callback, "close", None)
+        if callable(close):
+            close()
 
     @property
     def text(self) -> str:

@@ -30,16 +30,17 @@ from ..errors import (
 from ..http import images, protocol
 from ..http.addresses import check_base_url, is_loopback_url
 from ..options import DEFAULT_PROMPT_CACHE_SIZE, ModelOptions, Runtime, check_api_key
-from ..process import engine, registry, server_image
+from ..process import engine, registry, server_image, sleep
 from ..process.server import Server, start_steps
 from ..process.steps import Step
+from ..progress import EngineProgressCallback, ProgressChoice
 from ..prompt_cache import slots
 from ..prompt_cache import start as prompt_start
 from ..prompt_cache.start import start_with_prompts
 from ..prompt_cache.states import prompt_cache_folder
 from ..store.inspection import inspect_argv
 from ..store.progress import ProgressCallback, default_reporter
-from ..store.pull import Refresh, download_steps, run_steps
+from ..store.pull import Refresh, chained, download_steps, run_steps
 from ..store.references import model_reference
 from ..types import ChatMessage
 
@@ -90,6 +91,12 @@ class ModelCore:
         pooling: str | None = None,
         prompt_cache: bool | str | os.PathLike[str] | None = None,
         prompt_cache_size: int = DEFAULT_PROMPT_CACHE_SIZE,
+        speculation: str | Sequence[str] | None = None,
+        draft_model: str | os.PathLike[str] | None = None,
+        draft_max: int | None = None,
+        draft_min: int | None = None,
+        sleep_after: int | None = None,
+        progress: EngineProgressCallback | Auto | None = AUTO,
     ) -> None:
         self.options = ModelOptions(
             model=model_reference(model),  # type: ignore[arg-type]  # checked there
@@ -110,7 +117,15 @@ class ModelCore:
             thinking=thinking,
             prompt_cache=prompt_cache_folder(prompt_cache),
             prompt_cache_size=prompt_cache_size,
+            speculation=speculation,  # type: ignore[arg-type]  # checked, made a str there
+            draft_model=(
+                None if draft_model is None else model_reference(draft_model)  # type: ignore[arg-type]
+            ),
+            draft_max=draft_max,
+            draft_min=draft_min,
+            sleep_after=sleep_after,
         )
+        self._progress = ProgressChoice(progress, auto=progress is AUTO, runtime=runtime)
         extra = embeddings.serve_args(embedding, rerank, pooling, self.options.runtime)
         if extra:  # llama-server's own flags, after the caller's
             self.options = replace(self.options, runtime_args=(*self.options.runtime_args, *extra))
@@ -127,7 +142,20 @@ class ModelCore:
 
     def __repr__(self) -> str:
         state = f"serving at {self.base_url}" if self.is_running else "stopped"
+        if self.is_sleeping:
+            state += ", asleep"
         return f"{type(self).__name__}(model={self.options.model!r}, {state})"
+
+    @property
+    def is_sleeping(self) -> bool:
+        """Whether the served model sleeps (``sleep_after``): its memory is
+        given back, and the next request loads it again. Read from the
+        server's log, without a request; False for a connected model (its
+        ``info().sleeping`` says)."""
+        server = self._server
+        if server is None or self.options.sleep_after is None or not server.alive:
+            return False
+        return sleep.asleep(server.log.tail(sleep.TAIL_LINES))
 
     @property
     def model(self) -> str:
@@ -209,16 +237,30 @@ class ModelCore:
             raise TypeError("progress must be a callable, None or left out")
         mode, ramalama = self._resolve()
         model = self.options.model
-        pull = commands.pull_argv(ramalama, model, mode)
-        rm = commands.rm_argv(ramalama, [model], mode, ignore=True)
-        refresh = Refresh(inspect_argv(ramalama, model, mode, everything=False), rm)
-        callback = default_reporter(model) if progress is AUTO else progress
-        steps = download_steps(
-            model, pull, rm if force else None, self._env(), progress=callback, refresh=refresh
-        )
+        steps = self._pull_steps(model, force, progress, mode, ramalama)
+        draft = self.options.draft_model
+        if draft is not None:  # pulled like the model: serve() then finds it in the store
+            steps = chained(steps, self._pull_steps(draft, force, progress, mode, ramalama))
         if mode.container:  # the server image first, outside serve()'s timeout
             return server_image.with_image(self.options, mode, ramalama, self._env(), steps)
         return steps
+
+    def _pull_steps(
+        self,
+        model: str,
+        force: bool,
+        progress: ProgressCallback | Auto | None,
+        mode: Mode,
+        ramalama: str,
+    ) -> Generator[Step, object, None]:
+        pull = commands.pull_argv(ramalama, model, mode)
+        rm = commands.rm_argv(ramalama, [model], mode, ignore=True)
+        # A file:// model changed since the store took its copy is copied again.
+        refresh = Refresh(inspect_argv(ramalama, model, mode, everything=False), rm)
+        callback = default_reporter(model) if progress is AUTO else progress
+        return download_steps(
+            model, pull, rm if force else None, self._env(), progress=callback, refresh=refresh
+        )
 
     def _start_steps(self, mode: Mode, ramalama: str) -> Generator[Step, object, Server]:
         """The start-up steps, with a new API key for this server."""
@@ -231,7 +273,8 @@ class ModelCore:
         else:
             self._key = check_api_key(choice)
         env_name = key_env if self._key is not None else None
-        steps = start_steps(self.options, mode, ramalama, api_key_env=env_name)
+        progress = self._progress.reporter(self.options.model)
+        steps = start_steps(self.options, mode, ramalama, api_key_env=env_name, progress=progress)
         if embeddings.served_for(self.options.runtime_args) == "rerank()":
             steps = self._reranker_checked(mode, ramalama, steps)
         if self.options.prompt_cache is None:
@@ -327,7 +370,7 @@ class ModelCore:
         if not checked_messages:
             raise ValueError("messages must hold at least one message")
         checked_messages, rest = images.with_images(checked_messages, options)
-        checked = protocol.check_options(rest)
+        checked = self._ask_progress(protocol.check_options(rest), stream)
         return protocol.chat_body(name, checked_messages, checked, stream=stream)
 
     def _user_turn(
@@ -350,9 +393,23 @@ class ModelCore:
                 f"and stream() need a model served without {embeddings.OPTION[served_for]}"
             )
 
+    def _ask_progress(self, checked: dict[str, object], stream: bool) -> dict[str, object]:
+        """Ask llama-server for the prompt's progress in a stream that reports it."""
+        if stream and self._progress.wants_prompt(connected=self._attached_url is not None):
+            checked["return_progress"] = True
+        return checked
+
+    def _prompt_reporter(self) -> EngineProgressCallback | None:
+        """The callback of one streamed reply's prompt progress."""
+        connected = self._attached_url is not None
+        return self._progress.prompt_reporter(self.options.model, connected=connected)
+
     def _reply_streamed(self, options: Mapping[str, object]) -> bool:
         """Whether chat() or complete() receives this reply as a stream:
-        unless ``max_tokens`` (the call's, else the model's) keeps it short."""
+        unless ``max_tokens`` (the call's, else the model's) keeps it short,
+        and no progress callback of the caller's wants the prompt's progress."""
+        if self._progress.streams_every_reply():
+            return True
         limit = protocol.reply_limit(options)
         if limit is None:
             limit = self.options.max_tokens

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from ..engine_progress import EngineProgressCallback
 from ..errors import APIConnectionError
 from ..http.streaming import SSEDecoder, StreamEvent, StreamState
 from ..types import ChatMessage, Completion, ToolCall, Usage
@@ -16,8 +17,10 @@ DoneHook = Callable[[Completion], None]
 
 
 class StreamCore:
-    def __init__(self, on_done: DoneHook | None) -> None:
-        self._state = StreamState()
+    def __init__(
+        self, on_done: DoneHook | None, on_progress: EngineProgressCallback | None = None
+    ) -> None:
+        self._state = StreamState(on_progress)
         self._started = False
         self._on_done = on_done
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator, Sequence
 
 from .. import commands
 from ..commands import Mode
+from ..engine_progress import EngineProgressCallback, LoadProgressParser, ready
 from ..errors import ServerStartError, ServerTimeoutError
 from ..options import ModelOptions
 from . import engine, failures
@@ -241,13 +242,62 @@ def start_steps(
     *,
     api_key_env: str | None = None,
     argv_transform: Callable[[list[str]], list[str]] | None = None,
+    progress: EngineProgressCallback | None = None,
 ) -> Generator[Step, object, Server]:
     """The steps of one ``serve()``; returns the ready server or raises.
 
     ``argv_transform`` rewrites the serve command line (router mode serves
-    several models). Every server spawned here is stopped again before an
-    error leaves.
+    several models). ``progress`` hears how far the model's load has got,
+    read from the server's log between health probes. Every server spawned
+    here is stopped again before an error leaves.
     """
+    load = _LoadReport(progress)
+    try:
+        return (yield from _start(options, mode, ramalama, api_key_env, argv_transform, load))
+    finally:
+        load.close()
+
+
+class _LoadReport:
+    """Reads a starting server's log for its load progress; tells ``callback``."""
+
+    def __init__(self, callback: EngineProgressCallback | None) -> None:
+        self.callback = callback
+        self._parser = LoadProgressParser()
+        self._offset = 0
+        self._log: LogFile | None = None
+
+    def follow(self, log: LogFile) -> None:
+        self._log, self._offset, self._parser = log, 0, LoadProgressParser()
+
+    def poll(self) -> None:
+        if self.callback is None or self._log is None:
+            return
+        data = self._log.read_from(self._offset)
+        self._offset += len(data)
+        # A UTF-8 sequence cut at the end only garbles text no stage needs.
+        for update in self._parser.feed(data.decode("utf-8", errors="replace")):
+            self.callback(update)
+
+    def ready(self) -> None:
+        if self.callback is not None:
+            self.poll()
+            self.callback(ready())
+
+    def close(self) -> None:
+        close = getattr(self.callback, "close", None)
+        if callable(close):
+            close()
+
+
+def _start(
+    options: ModelOptions,
+    mode: Mode,
+    ramalama: str,
+    api_key_env: str | None,
+    argv_transform: Callable[[list[str]], list[str]] | None,
+    load: _LoadReport,
+) -> Generator[Step, object, Server]:
     started = time.monotonic()
     deadline = started + options.timeout
     missing = [] if mode.container else missing_files(options.runtime_args)
@@ -292,6 +342,7 @@ def start_steps(
             raise
         assert isinstance(popen, subprocess.Popen)
         server.popen = popen
+        load.follow(server.log)
         health = server.root_url + health_path(options.runtime)
         while True:
             code = server.exit_code
@@ -306,7 +357,9 @@ def start_steps(
             # The key is sent only once the answering server is known to be
             # this one; a foreign one makes ours exit (port in use), below.
             if ready and server.exit_code is None and (yield Owns(server)):
+                load.ready()
                 return server
+            load.poll()
             if time.monotonic() >= deadline:
                 tail = server.log.tail(30)
                 yield Stop(server)

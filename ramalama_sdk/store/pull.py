@@ -176,3 +176,9 @@ def _copy_steps(
     close = getattr(progress, "close", None)
     if callable(close):
         close()
+
+
+def chained(*parts: Generator[Step, object, None]) -> Generator[Step, object, None]:
+    """Steps of several downloads, one after the other (a model and its draft)."""
+    for part in parts:
+        yield from part

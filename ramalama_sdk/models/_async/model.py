@@ -339,4 +339,6 @@ class AsyncRamalamaModel(AsyncFeatures):
         return AsyncConversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> AsyncChatStream:
-        return AsyncChatStream(*self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done)
+        return AsyncChatStream(
+            *self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done, self._prompt_reporter()
+        )

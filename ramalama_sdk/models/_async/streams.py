@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
+from ...engine_progress import EngineProgressCallback
 from ...http.connections import Canceller, TransportFailure
 from ...http.streaming import SSEDecoder, StreamEvent
 from ..stream_core import DoneHook, StreamCore
@@ -25,8 +26,9 @@ class AsyncChatStream(StreamCore):
         open_response: Opener,
         map_error: ErrorMapper,
         on_done: DoneHook | None = None,
+        on_progress: EngineProgressCallback | None = None,
     ) -> None:
-        super().__init__(on_done)
+        super().__init__(on_done, on_progress)
         self._open = open_response
         self._map_error = map_error
         self._response: Body | None = None
@@ -92,6 +94,7 @@ class AsyncChatStream(StreamCore):
             for event in self._finish():
                 yield event
         finally:
+            self._state.end_progress()
             await chunks.aclose()
             body.close()  # cut short, this tells the server to stop generating
 

@@ -337,4 +337,6 @@ class RamalamaModel(SyncFeatures):
         return Conversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
-        return ChatStream(*self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done)
+        return ChatStream(
+            *self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done, self._prompt_reporter()
+        )

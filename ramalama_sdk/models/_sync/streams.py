@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from typing import Any
 
+from ...engine_progress import EngineProgressCallback
 from ...http.connections import Canceller, TransportFailure
 from ...http.streaming import SSEDecoder, StreamEvent
 from ..stream_core import DoneHook, StreamCore
@@ -27,8 +28,9 @@ class ChatStream(StreamCore):
         open_response: Opener,
         map_error: ErrorMapper,
         on_done: DoneHook | None = None,
+        on_progress: EngineProgressCallback | None = None,
     ) -> None:
-        super().__init__(on_done)
+        super().__init__(on_done, on_progress)
         self._open = open_response
         self._map_error = map_error
         self._response: Body | None = None
@@ -94,6 +96,7 @@ class ChatStream(StreamCore):
             for event in self._finish():
                 yield event
         finally:
+            self._state.end_progress()
             chunks.close()
             body.close()  # cut short, this tells the server to stop generating
 
