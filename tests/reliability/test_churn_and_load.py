@@ -8,8 +8,10 @@ import os
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psutil
+import pytest
 
 from conftest import server_processes
 from ramalama_sdk import AsyncRamalamaModel, ChatMessage, RamalamaModel
@@ -28,7 +30,12 @@ def _snapshot() -> tuple[int, int, set[str]]:
     return me.num_fds(), threading.active_count(), _sdk_temp_files()
 
 
-def test_serve_stop_churn_leaks_nothing(model_uri: str) -> None:
+def test_serve_stop_churn_leaks_nothing(
+    model_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A temp dir of this test's own: other programs' files cannot come and go in it.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     model = RamalamaModel(model=model_uri, max_tokens=2)
     with model:  # warm-up: the first serve starts the spawner thread, once
         model.chat("Hi")
