@@ -14,10 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import STREAM_ENDED, llama_server_of, pace, released_replies, wait_until
+from conftest import STREAM_ENDED, llama_server_of, pace
 from ramalama_sdk import APITimeoutError, RamalamaModel
 
 SILENCE = 4.0  # request_timeout: the longest silence a call accepts
+FOLLOW_UP_TRIES = 5
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,6 @@ def test_a_stream_whose_server_falls_silent_times_out(model: RamalamaModel) -> N
 @pytest.mark.parametrize("max_tokens", [32, 1500])  # one piece, and a stream
 def test_a_chat_whose_server_is_silent_times_out(model: RamalamaModel, max_tokens: int) -> None:
     llama = llama_server_of(model)
-    released = len(released_replies(model))
     llama.suspend()
     try:
         with pytest.raises(APITimeoutError) as info:
@@ -72,8 +72,14 @@ def test_a_chat_whose_server_is_silent_times_out(model: RamalamaModel, max_token
     finally:
         llama.resume()
     assert "request_timeout" in str(info.value)
-    # Thawed, the server first takes up the abandoned request: the next call
-    # is sent once it is done with it, so that on a loaded machine it does
-    # not wait behind that work for longer than request_timeout.
-    assert wait_until(lambda: len(released_replies(model)) > released, timeout=120)
-    assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
+    # The model keeps working. Thawed, the server first takes up the abandoned
+    # request; on a loaded machine the next call can outlast request_timeout
+    # behind it, once: a model whose connections were left broken would fail
+    # every try.
+    for attempt in range(FOLLOW_UP_TRIES):
+        try:
+            assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
+            break
+        except APITimeoutError:
+            if attempt == FOLLOW_UP_TRIES - 1:
+                raise
