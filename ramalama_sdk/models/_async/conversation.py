@@ -105,6 +105,8 @@ class AsyncConversation(History):
                 return
             costs = [await self._cost(turn) for turn in self._turns]
             count = fitting.plan_drop([turn["role"] for turn in self._turns], costs, total, limit)
+            if count == 0:  # not reached while total > limit; never loop without a cut
+                return
             gone = self._drop(count)
             if self._fit == "summarize":
                 await self._summarize(gone)

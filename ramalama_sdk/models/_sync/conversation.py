@@ -107,6 +107,8 @@ class Conversation(History):
                 return
             costs = [self._cost(turn) for turn in self._turns]
             count = fitting.plan_drop([turn["role"] for turn in self._turns], costs, total, limit)
+            if count == 0:  # not reached while total > limit; never loop without a cut
+                return
             gone = self._drop(count)
             if self._fit == "summarize":
                 self._summarize(gone)
