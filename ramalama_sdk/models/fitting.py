@@ -81,15 +81,24 @@ def cuts(roles: Sequence[str]) -> list[int]:
     return [*inner, len(roles)] if roles else []
 
 
-def plan_drop(roles: Sequence[str], costs: Sequence[int], total: int, limit: int) -> int:
-    """How many of the oldest turns to drop so that a prompt of ``total``
-    tokens fits in ``limit``: the fewest whole exchanges whose ``costs``
-    (tokens per turn) bring it within; every turn if none do; 0 if it fits.
+def plan_drop(
+    roles: Sequence[str], costs: Sequence[int], total: int, limit: int, target: int | None = None
+) -> int:
+    """How many of the oldest turns to drop when a prompt of ``total``
+    tokens exceeds ``limit``: the fewest whole exchanges whose ``costs``
+    (tokens per turn) bring it down to ``target`` (default: ``limit``);
+    every turn if none do; 0 if it fits.
 
     >>> plan_drop(["user", "assistant", "user", "assistant"], [10, 20, 10, 20], 100, 80)
     2
     >>> plan_drop(["user", "assistant", "user", "assistant"], [10, 20, 10, 20], 100, 100)
     0
+
+    A lower ``target`` cuts deeper once a cut is needed, so that the next
+    turns fit without one (and the server reuses the prompt it has cached):
+
+    >>> plan_drop(["user", "assistant", "user", "assistant"], [10, 20, 10, 20], 100, 80, 60)
+    4
 
     A tool call goes with its results (here the first exchange is dropped whole):
 
@@ -107,10 +116,22 @@ def plan_drop(roles: Sequence[str], costs: Sequence[int], total: int, limit: int
         raise ValueError("one cost per turn")
     if total <= limit:
         return 0
+    goal = limit if target is None else min(target, limit)
     for cut in cuts(roles):
-        if total - sum(costs[:cut]) <= limit:
+        if total - sum(costs[:cut]) <= goal:
             return cut
     return len(roles)
+
+
+def low_water(limit: int) -> int:
+    """Where a cut brings the prompt: three quarters of ``limit``, so that
+    the turns after a cut need none for a while. Each cut changes the prompt
+    after the system prompt, and the server then processes it all again.
+
+    >>> low_water(800)
+    600
+    """
+    return limit * 3 // 4
 
 
 def transcript(summary: str | None, turns: Sequence[ChatMessage]) -> str:

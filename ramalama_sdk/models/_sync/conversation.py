@@ -94,8 +94,9 @@ class Conversation(History):
     def _keep_within(self, user: ChatMessage, options: Mapping[str, object]) -> None:
         """Drop (or summarise) the oldest exchanges until the history and
         ``user`` fit the context with room for the reply, counted by the
-        server's tokenizer. The whole prompt is counted again after each cut:
-        the per-turn counts only choose where to cut."""
+        server's tokenizer. A cut goes down to a low-water mark, so that the
+        next turns need none. The whole prompt is counted again after each
+        cut: the per-turn counts only choose where to cut."""
         if self._fit is None:
             return
         if self._context_size is None:
@@ -106,7 +107,8 @@ class Conversation(History):
             if total <= limit:
                 return
             costs = [self._cost(turn) for turn in self._turns]
-            count = fitting.plan_drop([turn["role"] for turn in self._turns], costs, total, limit)
+            roles = [turn["role"] for turn in self._turns]
+            count = fitting.plan_drop(roles, costs, total, limit, fitting.low_water(limit))
             if count == 0:  # not reached while total > limit; never loop without a cut
                 return
             gone = self._drop(count)
