@@ -81,6 +81,18 @@ def cuts(roles: Sequence[str]) -> list[int]:
     return [*inner, len(roles)] if roles else []
 
 
+def spans(roles: Sequence[str]) -> list[tuple[int, int]]:
+    """The exchanges, as (start, end) of the turns. An exchange is counted
+    whole: a template may refuse a message alone (a tool result, or a call
+    with no answer after it).
+
+    >>> spans(["user", "assistant", "tool", "assistant", "user", "assistant"])
+    [(0, 4), (4, 6)]
+    """
+    ends = cuts(roles)
+    return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
 def plan_drop(
     roles: Sequence[str], costs: Sequence[int], total: int, limit: int, target: int | None = None
 ) -> int:

@@ -20,7 +20,7 @@ class History:
         self._turns: list[ChatMessage] = []
         self._summary: ChatMessage | None = None
         self._dropped: list[ChatMessage] = []
-        # Tokens each turn takes, by id of the turn (counted once, when a fit needs it).
+        # Tokens each exchange takes, by id of its first turn (counted once, when a fit needs it).
         self._costs: dict[int, int] = {}
 
     @property

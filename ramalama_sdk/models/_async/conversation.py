@@ -104,7 +104,7 @@ class AsyncConversation(History):
             total = await self._model.count_tokens([*self.history, user])
             if total <= limit:
                 return
-            costs = [await self._cost(turn) for turn in self._turns]
+            costs = await self._turn_costs()
             roles = [turn["role"] for turn in self._turns]
             count = fitting.plan_drop(roles, costs, total, limit, fitting.low_water(limit))
             if count == 0:  # not reached while total > limit; never loop without a cut
@@ -119,14 +119,22 @@ class AsyncConversation(History):
             raise UnsupportedError("fit= needs the context size, and the server does not tell it")
         return size
 
-    async def _cost(self, turn: ChatMessage) -> int:
-        """The tokens ``turn`` adds after the system prompt, through the
-        chat template (counted once per turn)."""
-        if id(turn) not in self._costs:
-            head = self._head()[:1] if self._system else []
-            base = await self._model.count_tokens(head) if head else 0
-            self._costs[id(turn)] = await self._model.count_tokens([*head, turn]) - base
-        return self._costs[id(turn)]
+    async def _turn_costs(self) -> list[int]:
+        """The tokens each exchange adds after the system prompt, through the
+        chat template, set on its first turn (0 on the others); each exchange
+        is counted once."""
+        head = self._head()[:1] if self._system else []
+        costs = [0] * len(self._turns)
+        base: int | None = None
+        for start, end in fitting.spans([turn["role"] for turn in self._turns]):
+            key = id(self._turns[start])
+            if key not in self._costs:
+                if base is None:
+                    base = await self._model.count_tokens(head) if head else 0
+                counted = await self._model.count_tokens([*head, *self._turns[start:end]])
+                self._costs[key] = counted - base
+            costs[start] = self._costs[key]
+        return costs
 
     async def _summarize(self, gone: list[ChatMessage]) -> None:
         """One message, written by the model, for the summary so far and ``gone``."""
