@@ -5,14 +5,20 @@ await chat.say("Who wrote Hamlet?")
 async for delta in chat.stream("When?"):
     print(delta, end="")
 chat.history   # system, user, assistant, user, assistant
+
+With ``fit="drop"`` (or ``"summarize"``) the oldest exchanges are left out
+(or summarised) before a message that would not fit the context is sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from ...errors import UnsupportedError
+from ...http import protocol
 from ...types import ChatMessage
+from .. import fitting
 from ..history import History
 
 if TYPE_CHECKING:
@@ -29,15 +35,22 @@ class AsyncConversation(History):
     """Made by ``conversation()`` of a model (or of a router, for one of its models)."""
 
     def __init__(
-        self, model: AsyncRamalamaModel, system: str | None = None, target: str | None = None
+        self,
+        model: AsyncRamalamaModel,
+        system: str | None = None,
+        target: str | None = None,
+        *,
+        fit: fitting.FitPolicy | None = None,
     ) -> None:
-        super().__init__(system)
+        super().__init__(system, fit)
         self._model = model
         self._target = target
+        self._context_size: int | None = None
 
     async def say(self, text: str, **options: Unpack[ChatOptions]) -> ChatMessage:
         """Send ``text`` with the history so far; the exchange joins the history."""
         user, rest = self._model._user_turn(text, options)
+        await self._keep_within(user, rest)
         reply = await self._model._chat([*self.history, user], rest, self._target)
         self._record(user, reply)
         return reply
@@ -61,6 +74,7 @@ class AsyncConversation(History):
     ) -> ActResult:
         """``act()`` with the history so far; the whole exchange, tool calls and
         results included, joins the history once the model has answered."""
+        await self._keep_within(ChatMessage(role="user", content=text), options)
         history = self.history
         result = await self._model._act(
             text,
@@ -74,3 +88,57 @@ class AsyncConversation(History):
         )
         self._record_act(len(history), result)
         return result
+
+    async def _keep_within(self, user: ChatMessage, options: Mapping[str, object]) -> None:
+        """Drop (or summarise) the oldest exchanges until the history and
+        ``user`` fit the context with room for the reply, counted by the
+        server's tokenizer. A cut goes down to a low-water mark, so that the
+        next turns need none. The whole prompt is counted again after each
+        cut: the per-turn counts only choose where to cut."""
+        if self._fit is None:
+            return
+        if self._context_size is None:
+            self._context_size = await self._served_context()
+        limit = fitting.budget(self._context_size, protocol.reply_limit(options), self._fit)
+        while self._turns:
+            total = await self._model.count_tokens([*self.history, user])
+            if total <= limit:
+                return
+            costs = await self._turn_costs()
+            roles = [turn["role"] for turn in self._turns]
+            count = fitting.plan_drop(roles, costs, total, limit, fitting.low_water(limit))
+            if count == 0:  # not reached while total > limit; never loop without a cut
+                return
+            gone = self._drop(count)
+            if self._fit == "summarize":
+                await self._summarize(gone)
+
+    async def _served_context(self) -> int:
+        size = (await self._model.info()).context_size
+        if size is None:
+            raise UnsupportedError("fit= needs the context size, and the server does not tell it")
+        return size
+
+    async def _turn_costs(self) -> list[int]:
+        """The tokens each exchange adds after the system prompt, through the
+        chat template, set on its first turn (0 on the others); each exchange
+        is counted once."""
+        head = self._head()[:1] if self._system else []
+        costs = [0] * len(self._turns)
+        base: int | None = None
+        for start, end in fitting.spans([turn["role"] for turn in self._turns]):
+            key = id(self._turns[start])
+            if key not in self._costs:
+                if base is None:
+                    base = await self._model.count_tokens(head) if head else 0
+                counted = await self._model.count_tokens([*head, *self._turns[start:end]])
+                self._costs[key] = counted - base
+            costs[start] = self._costs[key]
+        return costs
+
+    async def _summarize(self, gone: list[ChatMessage]) -> None:
+        """One message, written by the model, for the summary so far and ``gone``."""
+        request = fitting.summary_request(fitting.summary_text(self._summary), gone)
+        options = {"max_tokens": fitting.SUMMARY_TOKENS, "temperature": 0}
+        reply = await self._model._chat(request, options, self._target)
+        self._summary = fitting.summary_message(reply["content"])

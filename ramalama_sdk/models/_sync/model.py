@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from ...agents.mcp_tools import ToolSource
     from ...chat_options import ActOptions, ChatOptions, ParseOptions
+    from ..fitting import FitPolicy
 
 T = TypeVar("T")
 M = TypeVar("M", bound="pydantic.BaseModel")
@@ -332,9 +333,18 @@ class RamalamaModel(SyncFeatures):
         messages = protocol.chat_messages(message, history)
         return self._stream(self._complete_body(messages, options, stream=True))
 
-    def conversation(self, system: str | None = None) -> Conversation:
-        """A conversation that keeps its own history: ``say()`` and ``stream()``."""
-        return Conversation(self, system)
+    def conversation(
+        self, system: str | None = None, *, fit: FitPolicy | None = None
+    ) -> Conversation:
+        """A conversation that keeps its own history: ``say()`` and ``stream()``.
+
+        ``fit="drop"`` leaves out the oldest exchanges (never the system
+        prompt) when the next message would not fit the context with its
+        reply; ``fit="summarize"`` puts a summary by the model in their place.
+        They are listed in ``conversation.dropped``. None: the server's
+        ContextLengthError.
+        """
+        return Conversation(self, system, fit=fit)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
         return ChatStream(
