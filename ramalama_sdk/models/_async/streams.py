@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
+from ...http import cancelling
 from ...http.connections import Canceller, TransportFailure
 from ...http.streaming import SSEDecoder, StreamEvent
 from ..stream_core import DoneHook, StreamCore
@@ -30,7 +31,8 @@ class AsyncChatStream(StreamCore):
         self._open = open_response
         self._map_error = map_error
         self._response: Body | None = None
-        self._cancel = Canceller()
+        # Inside a call (a chat() received as a stream), the call's canceller.
+        self._cancel = cancelling.current() or Canceller()
 
     def __aiter__(self) -> AsyncIterator[str]:
         self._begin()
@@ -66,12 +68,12 @@ class AsyncChatStream(StreamCore):
 
     async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         self._decoder = SSEDecoder()
-        if self._cancel.closed:  # closed before it began: nothing is sent
+        if self._stopped():  # closed before it began: nothing is sent
             return
         try:
             body = await self._open(self._cancel)
         except TransportFailure as failure:
-            if self._cancel.closed:  # closed while waiting for the answer
+            if self._stopped():  # closed while waiting for the answer
                 return
             raise await self._map_error(failure) from None
         self._response = body
@@ -82,12 +84,12 @@ class AsyncChatStream(StreamCore):
                     for event in self._take(chunk):
                         yield event
             except Exception as exc:
-                if self._cancel.closed:  # close() from elsewhere: a plain end
+                if self._stopped():  # close() from elsewhere: a plain end
                     return
                 if isinstance(exc, TransportFailure):
                     raise await self._map_error(exc) from None
                 raise
-            if self._cancel.closed:
+            if self._stopped():
                 return
             for event in self._finish():
                 yield event

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from typing import Any
 
+from ...http import cancelling
 from ...http.connections import Canceller, TransportFailure
 from ...http.streaming import SSEDecoder, StreamEvent
 from ..stream_core import DoneHook, StreamCore
@@ -32,7 +33,8 @@ class ChatStream(StreamCore):
         self._open = open_response
         self._map_error = map_error
         self._response: Body | None = None
-        self._cancel = Canceller()
+        # Inside a call (a chat() received as a stream), the call's canceller.
+        self._cancel = cancelling.current() or Canceller()
 
     def __iter__(self) -> Iterator[str]:
         self._begin()
@@ -68,12 +70,12 @@ class ChatStream(StreamCore):
 
     def _events(self) -> Generator[StreamEvent, None]:
         self._decoder = SSEDecoder()
-        if self._cancel.closed:  # closed before it began: nothing is sent
+        if self._stopped():  # closed before it began: nothing is sent
             return
         try:
             body = self._open(self._cancel)
         except TransportFailure as failure:
-            if self._cancel.closed:  # closed while waiting for the answer
+            if self._stopped():  # closed while waiting for the answer
                 return
             raise self._map_error(failure) from None
         self._response = body
@@ -84,12 +86,12 @@ class ChatStream(StreamCore):
                     for event in self._take(chunk):
                         yield event
             except Exception as exc:
-                if self._cancel.closed:  # close() from elsewhere: a plain end
+                if self._stopped():  # close() from elsewhere: a plain end
                     return
                 if isinstance(exc, TransportFailure):
                     raise self._map_error(exc) from None
                 raise
-            if self._cancel.closed:
+            if self._stopped():
                 return
             for event in self._finish():
                 yield event
