@@ -8,7 +8,9 @@ next request of a cancelled call is never sent.
 
 The call's canceller is found through a context variable, so the requests
 of a call nested in another (the rounds of ``act()``, a ``chat()`` received
-as a stream) belong to the outer call without being passed down.
+as a stream) belong to the outer call without being passed down. It names
+the model too: a tool of one model's ``act()`` that asks another model
+makes a call of that other model, which its own ``cancel()`` stops.
 """
 
 from __future__ import annotations
@@ -22,12 +24,9 @@ from contextvars import ContextVar
 from ..errors import RequestCancelledError
 from .connections import Canceller
 
-_CURRENT: ContextVar[Canceller | None] = ContextVar("ramalama_sdk_call", default=None)
-
-
-def current() -> Canceller | None:
-    """The canceller of the call that this code runs in, if any."""
-    return _CURRENT.get()
+_CURRENT: ContextVar[tuple[InFlight, Canceller] | None] = ContextVar(
+    "ramalama_sdk_call", default=None
+)
 
 
 def cancelled_error() -> RequestCancelledError:
@@ -42,16 +41,21 @@ class InFlight:
         # Weak: a stream abandoned before its end does not stay here.
         self._live: weakref.WeakSet[Canceller] = weakref.WeakSet()
 
+    def current(self) -> Canceller | None:
+        """The canceller of this model's call that this code runs in, if any."""
+        scope = _CURRENT.get()
+        return scope[1] if scope is not None and scope[0] is self else None
+
     @contextmanager
     def call(self) -> Iterator[Canceller]:
         """The scope of one call: a new canceller, or the outer call's."""
-        outer = _CURRENT.get()
+        outer = self.current()
         if outer is not None:
             yield outer
             return
         canceller = Canceller()
         self.add(canceller)
-        token = _CURRENT.set(canceller)
+        token = _CURRENT.set((self, canceller))
         try:
             yield canceller
         finally:

@@ -30,7 +30,8 @@ class AsyncFeatures(AsyncClient):
     """More than chat, for the model class."""
 
     def _open_text_stream(self, body: bytes) -> AsyncTextStream:
-        return AsyncTextStream(*self._stream_io(completions.COMPLETIONS_PATH, body, chat=False))
+        opened = self._stream_io(completions.COMPLETIONS_PATH, body, chat=False)
+        return AsyncTextStream(*opened, None, self._in_flight.current())
 
     # -- what the model is -------------------------------------------------
 

@@ -368,4 +368,5 @@ class AsyncRamalamaModel(AsyncFeatures):
         return AsyncConversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> AsyncChatStream:
-        return AsyncChatStream(*self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done)
+        opened = self._stream_io(protocol.CHAT_PATH, body, chat=True)
+        return AsyncChatStream(*opened, on_done, self._in_flight.current())

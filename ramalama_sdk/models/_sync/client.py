@@ -78,7 +78,7 @@ class SyncClient(FeatureCore):
         return the body of its 200 answer."""
         transport = self._live_transport()
         server = self._server
-        cancel = cancelling.current()
+        cancel = self._in_flight.current()
         if cancel is not None and cancel.cancelled:  # between the rounds of a call
             raise cancelling.cancelled_error()
         try:

@@ -32,7 +32,8 @@ class SyncFeatures(SyncClient):
     """More than chat, for the model class."""
 
     def _open_text_stream(self, body: bytes) -> TextStream:
-        return TextStream(*self._stream_io(completions.COMPLETIONS_PATH, body, chat=False))
+        opened = self._stream_io(completions.COMPLETIONS_PATH, body, chat=False)
+        return TextStream(*opened, None, self._in_flight.current())
 
     # -- what the model is -------------------------------------------------
 

@@ -366,4 +366,5 @@ class RamalamaModel(SyncFeatures):
         return Conversation(self, system)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
-        return ChatStream(*self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done)
+        opened = self._stream_io(protocol.CHAT_PATH, body, chat=True)
+        return ChatStream(*opened, on_done, self._in_flight.current())

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from typing import Any
 
-from ...http import cancelling
 from ...http.connections import Canceller, TransportFailure
 from ...http.streaming import SSEDecoder, StreamEvent
 from ..stream_core import DoneHook, StreamCore
@@ -28,13 +27,14 @@ class ChatStream(StreamCore):
         open_response: Opener,
         map_error: ErrorMapper,
         on_done: DoneHook | None = None,
+        cancel: Canceller | None = None,
     ) -> None:
         super().__init__(on_done)
         self._open = open_response
         self._map_error = map_error
         self._response: Body | None = None
         # Inside a call (a chat() received as a stream), the call's canceller.
-        self._cancel = cancelling.current() or Canceller()
+        self._cancel = cancel or Canceller()
 
     def __iter__(self) -> Iterator[str]:
         self._begin()
