@@ -14,6 +14,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+import pydantic
 import pytest
 
 from conftest import (
@@ -36,6 +37,11 @@ from ramalama_sdk import (
 from ramalama_sdk.testing import tiny_model
 
 LONG = "Tell me everything"  # no max_tokens: the reply would fill the context
+# For a cancel mid-reply: the server is frozen once its log shows the reply
+# began. A reply that would run for a minute (not the 1-4 s of a 2048-token
+# context here) leaves no chance that it ends before the freeze, on a loaded
+# machine too; cut short, its slot still holds far fewer than FULL_SLOT_TOKENS.
+BIG_CONTEXT, BIG_REPLY = 32_768, 30_000
 
 
 def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
@@ -66,11 +72,11 @@ def test_cancel_with_nothing_in_flight_is_a_no_op(model_uri: str) -> None:
 
 
 def test_cancel_stops_a_long_chat_from_another_thread(model_uri: str) -> None:
-    with RamalamaModel(model=model_uri, temp=0) as model:
+    with RamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         model.chat("warm up", max_tokens=2)
         started, released = started_replies(model), len(released_replies(model))
         llama = llama_server_of(model)
-        thread, outcome = in_thread(lambda: model.chat(LONG))
+        thread, outcome = in_thread(lambda: model.chat(LONG, max_tokens=BIG_REPLY))
         wait_started(model, started)
         llama.suspend()  # generating: the cancel lands mid-reply
         try:
@@ -125,11 +131,11 @@ def test_cancel_stops_a_stream_before_its_first_byte(model_uri: str) -> None:
 
 
 async def test_async_cancel_stops_a_long_chat_from_another_task(model_uri: str) -> None:
-    async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
+    async with AsyncRamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         await model.chat("warm up", max_tokens=2)
         started, released = started_replies(model), len(released_replies(model))
         llama = llama_server_of(model)
-        task = asyncio.ensure_future(model.chat(LONG))
+        task = asyncio.ensure_future(model.chat(LONG, max_tokens=BIG_REPLY))
         await asyncio.to_thread(wait_started, model, started)
         llama.suspend()
         try:
@@ -144,11 +150,13 @@ async def test_async_cancel_stops_a_long_chat_from_another_task(model_uri: str) 
 
 async def test_async_cancel_from_another_thread(model_uri: str) -> None:
     """A GUI thread presses the button of a model that lives in an event loop."""
-    async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
+    async with AsyncRamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         await model.chat("warm up", max_tokens=2)
         started, released = started_replies(model), len(released_replies(model))
         llama = llama_server_of(model)
-        task = asyncio.ensure_future(model.complete([{"role": "user", "content": LONG}]))
+        task = asyncio.ensure_future(
+            model.complete([{"role": "user", "content": LONG}], max_tokens=BIG_REPLY)
+        )
         await asyncio.to_thread(wait_started, model, started)
         llama.suspend()
         try:
@@ -246,3 +254,48 @@ async def test_async_cancel_between_the_rounds_of_act(tools_uri: str) -> None:
             await asyncio.wait_for(task, timeout=120)
         assert started_replies(model) == started + 1
         assert (await model.chat("Hello", max_tokens=4))["role"] == "assistant"
+
+
+# -- parse() and complete_text(): cancelled before the first byte -------------
+
+
+class Story(pydantic.BaseModel):
+    text: str
+
+
+def test_cancel_stops_parse(model_uri: str) -> None:
+    with RamalamaModel(model=model_uri, temp=0) as model:
+        model.chat("warm up", max_tokens=2)
+        llama = llama_server_of(model)
+        llama.suspend()
+        try:
+            thread, outcome = in_thread(lambda: model.parse(LONG, Story, retries=2))
+            assert wait_until(lambda: in_flight(model), timeout=60), "never sent"
+            assert model.cancel() == 1
+            thread.join(timeout=120)
+        finally:
+            llama.resume()
+        # Not a ParseError after retries: the call stopped at its first request.
+        assert len(outcome) == 1 and isinstance(outcome[0], RequestCancelledError)
+        assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
+
+
+async def test_async_cancel_stops_complete_text(model_uri: str) -> None:
+    async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
+        await model.chat("warm up", max_tokens=2)
+        llama = llama_server_of(model)
+        connector = model._transport._session.connector  # type: ignore[union-attr]
+        llama.suspend()
+        try:
+            task = asyncio.ensure_future(model.complete_text("Once upon a time"))
+            for _ in range(6000):  # at most a minute
+                if connector._acquired:  # type: ignore[union-attr]
+                    break
+                await asyncio.sleep(0.01)
+            assert connector._acquired, "never sent"  # type: ignore[union-attr]
+            assert model.cancel() == 1
+        finally:
+            llama.resume()
+        with pytest.raises(RequestCancelledError):
+            await asyncio.wait_for(task, timeout=120)
+        assert (await model.complete_text("Hello", max_tokens=4)).text is not None
