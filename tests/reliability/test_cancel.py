@@ -283,6 +283,7 @@ def test_cancel_stops_parse(model_uri: str) -> None:
 async def test_async_cancel_stops_complete_text(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
         await model.chat("warm up", max_tokens=2)
+        released = len(released_replies(model))
         llama = llama_server_of(model)
         connector = model._transport._session.connector  # type: ignore[union-attr]
         llama.suspend()
@@ -298,4 +299,6 @@ async def test_async_cancel_stops_complete_text(model_uri: str) -> None:
             llama.resume()
         with pytest.raises(RequestCancelledError):
             await asyncio.wait_for(task, timeout=120)
+        # Uncut, this text fills the context (2035 tokens here).
+        await asyncio.to_thread(assert_cut_short, model, released)
         assert (await model.complete_text("Hello", max_tokens=4)).text is not None
