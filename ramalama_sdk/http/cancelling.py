@@ -73,7 +73,7 @@ class InFlight:
     def cancel_all(self) -> int:
         """Cancel every call in flight; how many there were."""
         with self._lock:
-            live = list(self._live)
+            live = [canceller for canceller in self._live if not canceller.closed]
             self._live.clear()
         for canceller in live:
             canceller.cancel()

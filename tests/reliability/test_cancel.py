@@ -69,6 +69,10 @@ def test_cancel_with_nothing_in_flight_is_a_no_op(model_uri: str) -> None:
     with RamalamaModel(model=model_uri, temp=0) as model:
         assert model.cancel() == 0
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
+        stream = model.stream("Hello", max_tokens=4)
+        assert "".join(stream) == stream.text and stream.done
+        assert model.cancel() == 0  # a stream read to its end is not in flight
+        assert stream.done
 
 
 def test_cancel_stops_a_long_chat_from_another_thread(model_uri: str) -> None:

@@ -35,6 +35,7 @@ class ChatStream(StreamCore):
         self._response: Body | None = None
         # Inside a call (a chat() received as a stream), the call's canceller.
         self._cancel = cancel or Canceller()
+        self._owns_cancel = cancel is None
 
     def __iter__(self) -> Iterator[str]:
         self._begin()
@@ -70,34 +71,38 @@ class ChatStream(StreamCore):
 
     def _events(self) -> Generator[StreamEvent, None]:
         self._decoder = SSEDecoder()
-        if self._stopped():  # closed before it began: nothing is sent
-            return
         try:
-            body = self._open(self._cancel)
-        except TransportFailure as failure:
-            if self._stopped():  # closed while waiting for the answer
+            if self._stopped():  # closed before it began: nothing is sent
                 return
-            raise self._map_error(failure) from None
-        self._response = body
-        chunks = body.chunks()
-        try:
             try:
-                for chunk in chunks:
-                    for event in self._take(chunk):
-                        yield event
-            except Exception as exc:
-                if self._stopped():  # close() from elsewhere: a plain end
+                body = self._open(self._cancel)
+            except TransportFailure as failure:
+                if self._stopped():  # closed while waiting for the answer
                     return
-                if isinstance(exc, TransportFailure):
-                    raise self._map_error(exc) from None
-                raise
-            if self._stopped():
-                return
-            for event in self._finish():
-                yield event
+                raise self._map_error(failure) from None
+            self._response = body
+            chunks = body.chunks()
+            try:
+                try:
+                    for chunk in chunks:
+                        for event in self._take(chunk):
+                            yield event
+                except Exception as exc:
+                    if self._stopped():  # close() from elsewhere: a plain end
+                        return
+                    if isinstance(exc, TransportFailure):
+                        raise self._map_error(exc) from None
+                    raise
+                if self._stopped():
+                    return
+                for event in self._finish():
+                    yield event
+            finally:
+                chunks.close()
+                body.close()  # cut short, this tells the server to stop generating
         finally:
-            chunks.close()
-            body.close()  # cut short, this tells the server to stop generating
+            if self._owns_cancel:  # ended: nothing left for the model's cancel()
+                self._cancel.close()
 
     def close(self) -> None:
         """Stop receiving: the server stops generating, or never starts.
