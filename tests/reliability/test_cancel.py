@@ -306,3 +306,28 @@ async def test_async_cancel_stops_complete_text(model_uri: str) -> None:
         # Uncut, this text fills the context (2035 tokens here).
         await asyncio.to_thread(assert_cut_short, model, released)
         assert (await model.complete_text("Hello", max_tokens=4)).text is not None
+
+
+def test_cancel_during_the_first_round_of_act(tools_uri: str) -> None:
+    """cancel() while the server reads the first round: no tool ever runs."""
+    ran: list[str] = []
+
+    def get_time() -> str:
+        """The current time."""
+        ran.append("get_time")
+        return "12:00"
+
+    with RamalamaModel(model=tools_uri) as model:
+        model.chat("warm up", max_tokens=2)
+        llama = llama_server_of(model)
+        llama.suspend()
+        try:
+            thread, outcome = in_thread(lambda: model.act("What time is it?", [get_time], **ACT))
+            assert wait_until(lambda: in_flight(model), timeout=60), "never sent"
+            assert model.cancel() == 1
+            thread.join(timeout=120)
+        finally:
+            llama.resume()
+        assert len(outcome) == 1 and isinstance(outcome[0], RequestCancelledError)
+        assert ran == []
+        assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
