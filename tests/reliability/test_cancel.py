@@ -59,6 +59,13 @@ def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object
     return thread, outcome
 
 
+def settled_releases(model: object) -> int:
+    """How many replies the server has released, once it has released every
+    one it began (the log line of a reply may come after the reply)."""
+    assert wait_until(lambda: len(released_replies(model)) >= started_replies(model), 60)
+    return len(released_replies(model))
+
+
 def assert_cut_short(model: object, released_before: int) -> None:
     """The server released every reply since ``released_before`` early."""
     assert wait_until(lambda: len(released_replies(model)) > released_before, timeout=120)
@@ -78,7 +85,7 @@ def test_cancel_with_nothing_in_flight_is_a_no_op(model_uri: str) -> None:
 def test_cancel_stops_a_long_chat_from_another_thread(model_uri: str) -> None:
     with RamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         model.chat("warm up", max_tokens=2)
-        started, released = started_replies(model), len(released_replies(model))
+        started, released = started_replies(model), settled_releases(model)
         llama = llama_server_of(model)
         thread, outcome = in_thread(lambda: model.chat(LONG, max_tokens=BIG_REPLY))
         wait_started(model, started)
@@ -116,7 +123,7 @@ def test_cancel_stops_a_short_chat_before_the_first_byte(model_uri: str) -> None
 def test_cancel_stops_a_stream_before_its_first_byte(model_uri: str) -> None:
     with RamalamaModel(model=model_uri, temp=0) as model:
         model.chat("warm up", max_tokens=2)
-        released = len(released_replies(model))
+        released = settled_releases(model)
         llama = llama_server_of(model)
         stream = model.stream(LONG)
         llama.suspend()
@@ -137,7 +144,7 @@ def test_cancel_stops_a_stream_before_its_first_byte(model_uri: str) -> None:
 async def test_async_cancel_stops_a_long_chat_from_another_task(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         await model.chat("warm up", max_tokens=2)
-        started, released = started_replies(model), len(released_replies(model))
+        started, released = started_replies(model), settled_releases(model)
         llama = llama_server_of(model)
         task = asyncio.ensure_future(model.chat(LONG, max_tokens=BIG_REPLY))
         await asyncio.to_thread(wait_started, model, started)
@@ -156,7 +163,7 @@ async def test_async_cancel_from_another_thread(model_uri: str) -> None:
     """A GUI thread presses the button of a model that lives in an event loop."""
     async with AsyncRamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         await model.chat("warm up", max_tokens=2)
-        started, released = started_replies(model), len(released_replies(model))
+        started, released = started_replies(model), settled_releases(model)
         llama = llama_server_of(model)
         task = asyncio.ensure_future(
             model.complete([{"role": "user", "content": LONG}], max_tokens=BIG_REPLY)
@@ -176,7 +183,7 @@ async def test_async_cancel_from_another_thread(model_uri: str) -> None:
 async def test_async_cancel_stops_a_stream_before_its_first_byte(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
         await model.chat("warm up", max_tokens=2)
-        released = len(released_replies(model))
+        released = settled_releases(model)
         llama = llama_server_of(model)
         stream = model.stream(LONG)
         received: list[str] = []
@@ -287,7 +294,7 @@ def test_cancel_stops_parse(model_uri: str) -> None:
 async def test_async_cancel_stops_complete_text(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
         await model.chat("warm up", max_tokens=2)
-        released = len(released_replies(model))
+        released = settled_releases(model)
         llama = llama_server_of(model)
         connector = model._transport._session.connector  # type: ignore[union-attr]
         llama.suspend()
