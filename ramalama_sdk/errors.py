@@ -152,6 +152,17 @@ class APITimeoutError(APIConnectionError, TimeoutError):
     """The server did not answer a request within its timeout."""
 
 
+class RequestCancelledError(RamalamaError):
+    """``model.cancel()`` stopped this call while it was in flight.
+
+    The server stopped generating (or never began), and the model keeps
+    working: the next call is served as usual. Raised the same way in sync
+    and async code. It is not ``asyncio.CancelledError``, which is a
+    ``BaseException`` and means that the task itself was cancelled: a call
+    stopped by another task or thread is an ordinary failure of that call.
+    """
+
+
 class JinjaRequiredError(APIError):
     """The server renders chat templates without Jinja, so it refuses tools.
 

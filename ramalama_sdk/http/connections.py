@@ -19,6 +19,7 @@ The pool keeps urllib3's guarantees:
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import socket
@@ -55,11 +56,30 @@ class Canceller:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._closed = False
+        self._cancelled = False
         self._hook: Callable[[], object] | None = None
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def cancelled(self) -> bool:
+        """Closed by ``cancel()``: the call fails (RequestCancelledError)
+        instead of ending quietly as a closed stream does."""
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Close, and make the call that owns this fail."""
+        self._cancelled = True
+        self.close()
+
+    def done_with(self, hook: Callable[[], object]) -> None:
+        """Forget ``hook`` once its request has ended: a connection that goes
+        back to the pool must not be shut down by a later ``close()``."""
+        with self._lock:
+            if self._hook is hook:
+                self._hook = None
 
     def on_close(self, hook: Callable[[], object]) -> None:
         """Run ``hook`` on ``close()``, at once if that has already come."""
@@ -161,14 +181,23 @@ class ConnectionPool:
         headers: Mapping[str, str],
         *,
         root: bool = False,
+        cancel: Canceller | None = None,
     ) -> tuple[int, bytes]:
         """Send once, and once more on a new connection if a kept-alive one
-        turned out closed before the server read anything."""
+        turned out closed before the server read anything. ``cancel`` shuts
+        the connection down while the answer is awaited."""
         for attempt in (1, 2):
             # The retry takes a new connection: other idle ones may be as stale.
             connection, fresh = self._acquire(reuse=attempt == 1)
             reusable = False
+            sock = connection.sock
+            assert sock is not None
+            hook = functools.partial(shut_down, sock)
+            if cancel is not None:
+                cancel.on_close(hook)
             try:
+                if cancel is not None and cancel.closed:
+                    raise TransportFailure(ConnectionAbortedError("the request was cancelled"))
                 try:
                     target = (self._root if root else self._prefix) + path
                     connection.request(method, target, body, dict(headers))
@@ -196,6 +225,9 @@ class ConnectionPool:
                 # Whatever left the block early (an error, KeyboardInterrupt,
                 # an exception from a signal handler) leaves the connection
                 # in the middle of an exchange: it is closed, never reused.
+                if cancel is not None:
+                    cancel.done_with(hook)
+                    reusable = reusable and not cancel.closed
                 self._release(connection, reusable)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -25,6 +25,7 @@ from ..errors import (
     UnsupportedError,
 )
 from ..http.addresses import check_base_url, is_loopback_url
+from ..http.cancelling import InFlight
 from ..options import DEFAULT_PROMPT_CACHE_SIZE, ModelOptions, Runtime, check_api_key
 from ..process import engine, registry, server_image, sleep
 from ..process.server import Server, start_steps
@@ -130,10 +131,21 @@ class ModelCore(RequestCore):
         self._key: str | None = None
         self._last_log: list[str] = []
         self._finalizer: weakref.finalize | None = None  # type: ignore[type-arg]
+        self._in_flight = InFlight()
         self._init_io()
 
     def _init_io(self) -> None:
         """Set up what the I/O flavour needs (locks, sessions)."""
+
+    def cancel(self) -> int:
+        """Stop every call of this model in flight; return how many there were.
+
+        Safe from any thread or task (a "stop" button). Each stopped call
+        (``chat()``, ``complete()``, ``act()``, ``parse()``, a stream being
+        read) raises RequestCancelledError; the server stops generating its
+        reply within a token or so, and the model keeps serving later calls.
+        """
+        return self._in_flight.cancel_all()
 
     def __repr__(self) -> str:
         state = f"serving at {self.base_url}" if self.is_running else "stopped"

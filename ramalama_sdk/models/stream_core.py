@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 
 from ..engine_progress import EngineProgressCallback
 from ..errors import APIConnectionError
+from ..http.cancelling import cancelled_error
+from ..http.connections import Canceller
 from ..http.streaming import SSEDecoder, StreamEvent, StreamState
 from ..types import ChatMessage, Completion, ToolCall, Usage
 
@@ -67,6 +69,13 @@ class StreamCore:
             raise RuntimeError("a stream can be iterated only once")
         self._started = True
 
+    def _stopped(self) -> bool:
+        """Whether the stream was closed: a plain end after ``close()``,
+        RequestCancelledError after the model's ``cancel()``."""
+        if self._cancel.cancelled:
+            raise cancelled_error()
+        return self._cancel.closed
+
     def _take(self, chunk: bytes) -> Iterator[StreamEvent]:
         for payload in self._decoder.feed(chunk):
             yield from self._state.add_events(payload)
@@ -80,3 +89,4 @@ class StreamCore:
             self._on_done(self._state.completion())
 
     _decoder: SSEDecoder
+    _cancel: Canceller

@@ -30,7 +30,8 @@ class AsyncFeatures(AsyncClient):
     """More than chat, for the model class."""
 
     def _open_text_stream(self, body: bytes) -> AsyncTextStream:
-        return AsyncTextStream(*self._stream_io(completions.COMPLETIONS_PATH, body, chat=False))
+        opened = self._stream_io(completions.COMPLETIONS_PATH, body, chat=False)
+        return AsyncTextStream(*opened, cancel=self._in_flight.current())
 
     # -- what the model is -------------------------------------------------
 
@@ -218,13 +219,14 @@ class AsyncFeatures(AsyncClient):
         self, prompt: str, options: Mapping[str, Any], target: str | None = None
     ) -> completions.TextCompletion:
         """complete_text(); ``target``: the model a router serves."""
-        if self._reply_streamed(options):
-            stream = self._stream_text(prompt, options, target)
-            await stream._read_all()
-            return stream.result()
-        body = completions.completion_body(self._target(target), prompt, options)
-        answer = await self._call("POST", completions.COMPLETIONS_PATH, body)
-        return completions.parse_text_completion(answer)
+        with self._in_flight.call():
+            if self._reply_streamed(options):
+                stream = self._stream_text(prompt, options, target)
+                await stream._read_all()
+                return stream.result()
+            body = completions.completion_body(self._target(target), prompt, options)
+            answer = await self._call("POST", completions.COMPLETIONS_PATH, body)
+            return completions.parse_text_completion(answer)
 
     def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> AsyncTextStream:
         """``complete_text()``, streamed: iterate for text, then ``result()``."""

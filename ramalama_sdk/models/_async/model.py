@@ -209,6 +209,12 @@ class AsyncRamalamaModel(AsyncFeatures):
         self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None = None
     ) -> ChatMessage:
         """chat() of checked messages; ``target``: the model a router serves."""
+        with self._in_flight.call():
+            return await self._chat_once(messages, options, target)
+
+    async def _chat_once(
+        self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None
+    ) -> ChatMessage:
         if self._reply_streamed(options):
             body = self._complete_body(messages, options, stream=True, target=target)
             completion = await self._receive(body)
@@ -228,6 +234,12 @@ class AsyncRamalamaModel(AsyncFeatures):
 
     async def _complete(
         self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None = None
+    ) -> Completion:
+        with self._in_flight.call():
+            return await self._complete_once(messages, options, target)
+
+    async def _complete_once(
+        self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None
     ) -> Completion:
         if self._reply_streamed(options):
             body = self._complete_body(messages, options, stream=True, target=target)
@@ -279,6 +291,22 @@ class AsyncRamalamaModel(AsyncFeatures):
     ) -> agent.ActResult:
         """act(); ``target``: the model a router serves. MCP servers among
         ``tools`` are open for the call only."""
+        with self._in_flight.call():
+            return await self._act_in_call(
+                prompt, tools, history, max_rounds, on_message, raise_tool_errors, options, target
+            )
+
+    async def _act_in_call(
+        self,
+        prompt: str | list[ChatMessage],
+        tools: Sequence[ToolSource],
+        history: list[ChatMessage] | None,
+        max_rounds: int,
+        on_message: agent.MessageCallback | None,
+        raise_tool_errors: bool,
+        options: Mapping[str, Any],
+        target: str | None,
+    ) -> agent.ActResult:
         async with mcp_tools.opened_async(tools) as toolset:
             steps = agent.start(
                 prompt, history, toolset, max_rounds, on_message, raise_tool_errors, options
@@ -317,7 +345,8 @@ class AsyncRamalamaModel(AsyncFeatures):
         """parse(); ``target``: the model a router serves."""
         messages, rest = parsing.prepare_parse(prompt, history, schema, retries, options)
         steps = parsing.parse_steps(messages, schema, retries, rest)
-        return await drive_parse(steps, functools.partial(self._complete, target=target))
+        with self._in_flight.call():
+            return await drive_parse(steps, functools.partial(self._complete, target=target))
 
     def stream(
         self,
@@ -349,6 +378,5 @@ class AsyncRamalamaModel(AsyncFeatures):
         return AsyncConversation(self, system, fit=fit)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> AsyncChatStream:
-        return AsyncChatStream(
-            *self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done, self._prompt_reporter()
-        )
+        opened = self._stream_io(protocol.CHAT_PATH, body, chat=True)
+        return AsyncChatStream(*opened, on_done, self._prompt_reporter(), self._in_flight.current())

@@ -132,6 +132,10 @@ class AsyncRamalamaRouter:
         """The key the server demands, None if none (as for a model)."""
         return self._core.api_key
 
+    def cancel(self) -> int:
+        """Stop every call in flight, whichever model it names (see the model's)."""
+        return self._core.cancel()
+
     def logs(self, tail: int = 20) -> list[str]:
         """The last lines that the current (or last) server wrote."""
         return self._core.logs(tail)

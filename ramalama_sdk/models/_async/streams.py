@@ -27,12 +27,15 @@ class AsyncChatStream(StreamCore):
         map_error: ErrorMapper,
         on_done: DoneHook | None = None,
         on_progress: EngineProgressCallback | None = None,
+        cancel: Canceller | None = None,
     ) -> None:
         super().__init__(on_done, on_progress)
         self._open = open_response
         self._map_error = map_error
         self._response: Body | None = None
-        self._cancel = Canceller()
+        # Inside a call (a chat() received as a stream), the call's canceller.
+        self._cancel = cancel or Canceller()
+        self._owns_cancel = cancel is None
 
     def __aiter__(self) -> AsyncIterator[str]:
         self._begin()
@@ -68,35 +71,39 @@ class AsyncChatStream(StreamCore):
 
     async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         self._decoder = SSEDecoder()
-        if self._cancel.closed:  # closed before it began: nothing is sent
-            return
         try:
-            body = await self._open(self._cancel)
-        except TransportFailure as failure:
-            if self._cancel.closed:  # closed while waiting for the answer
+            if self._stopped():  # closed before it began: nothing is sent
                 return
-            raise await self._map_error(failure) from None
-        self._response = body
-        chunks = body.chunks()
-        try:
             try:
-                async for chunk in chunks:
-                    for event in self._take(chunk):
-                        yield event
-            except Exception as exc:
-                if self._cancel.closed:  # close() from elsewhere: a plain end
+                body = await self._open(self._cancel)
+            except TransportFailure as failure:
+                if self._stopped():  # closed while waiting for the answer
                     return
-                if isinstance(exc, TransportFailure):
-                    raise await self._map_error(exc) from None
-                raise
-            if self._cancel.closed:
-                return
-            for event in self._finish():
-                yield event
+                raise await self._map_error(failure) from None
+            self._response = body
+            chunks = body.chunks()
+            try:
+                try:
+                    async for chunk in chunks:
+                        for event in self._take(chunk):
+                            yield event
+                except Exception as exc:
+                    if self._stopped():  # close() from elsewhere: a plain end
+                        return
+                    if isinstance(exc, TransportFailure):
+                        raise await self._map_error(exc) from None
+                    raise
+                if self._stopped():
+                    return
+                for event in self._finish():
+                    yield event
+            finally:
+                self._state.end_progress()
+                await chunks.aclose()
+                body.close()  # cut short, this tells the server to stop generating
         finally:
-            self._state.end_progress()
-            await chunks.aclose()
-            body.close()  # cut short, this tells the server to stop generating
+            if self._owns_cancel:  # ended: nothing left for the model's cancel()
+                self._cancel.close()
 
     async def aclose(self) -> None:
         """Stop receiving: the server stops generating, or never starts.

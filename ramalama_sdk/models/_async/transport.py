@@ -79,19 +79,57 @@ class Transport:
         headers: dict[str, str],
         *,
         root: bool = False,
+        cancel: Canceller | None = None,
     ) -> tuple[int, bytes]:
-        """Send a request that is answered in one piece: (status, body)."""
+        """Send a request that is answered in one piece: (status, body);
+        ``cancel`` calls it off while it is on its way."""
+        url = (self._root if root else self._base) + path
+        if cancel is None:
+            return await self._exchange(method, url, body, headers)
+        exchange = asyncio.ensure_future(self._exchange(method, url, body, headers))
+        hook = self._in_loop(exchange.cancel)
+        cancel.on_close(hook)
+        try:
+            await asyncio.wait({exchange})
+        except BaseException:  # this task was cancelled: so is the request
+            exchange.cancel()
+            raise
+        finally:
+            cancel.done_with(hook)
+        if exchange.cancelled():
+            raise TransportFailure(ConnectionAbortedError("the request was cancelled"))
+        return exchange.result()
+
+    async def _exchange(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
         import aiohttp
 
-        response = await self._send(
-            method, (self._root if root else self._base) + path, body, headers
-        )
+        response = await self._send(method, url, body, headers)
         try:
             return response.status, await response.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise _failure(exc) from None
         finally:
             response.release()
+
+    def _in_loop(self, action: Callable[[], object]) -> Callable[[], None]:
+        """``action`` as a hook that ``Canceller.close()`` may run from any
+        thread: aiohttp's objects are touched in their own loop only."""
+        loop = self._loop
+        assert loop is not None
+
+        def hook() -> None:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                action()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(action)
+
+        return hook
 
     async def open_stream(
         self,
@@ -104,7 +142,7 @@ class Transport:
         """Send a request whose answer is read as it arrives; ``cancel``
         calls it off while the answer is awaited."""
         sending = asyncio.ensure_future(self._send(method, self._base + path, body, headers))
-        cancel.on_close(sending.cancel)
+        cancel.on_close(self._in_loop(sending.cancel))
         try:
             await asyncio.wait({sending})
         except BaseException:  # this task was cancelled: so is the request
@@ -113,7 +151,7 @@ class Transport:
         if sending.cancelled():
             raise TransportFailure(ConnectionAbortedError("the stream was closed"))
         stream = _AiohttpBody(sending.result())
-        cancel.on_close(stream.close)
+        cancel.on_close(self._in_loop(stream.close))
         return stream
 
     async def probe(self, url: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ...endpoints import info
 from ...errors import APIError, RamalamaError
-from ...http import protocol
+from ...http import cancelling, protocol
 from ...http.connections import Canceller, TransportFailure
 from ...process.server import Server
 from ..feature_core import FeatureCore, optional_props
@@ -55,6 +55,7 @@ class SyncClient(FeatureCore):
             if chat:
                 self._check_template(body)
             served_by = self._server
+            self._in_flight.add(cancel)  # a stream of its own: cancel() reaches it
             return self._open_stream(path, body, cancel)
 
         def map_error(failure: TransportFailure) -> RamalamaError:
@@ -77,9 +78,16 @@ class SyncClient(FeatureCore):
         return the body of its 200 answer."""
         transport = self._live_transport()
         server = self._server
+        cancel = self._in_flight.current()
+        if cancel is not None and cancel.cancelled:  # between the rounds of a call
+            raise cancelling.cancelled_error()
         try:
-            status, data = transport.request(method, path, body, self._headers(), root=root)
+            status, data = transport.request(
+                method, path, body, self._headers(), root=root, cancel=cancel
+            )
         except TransportFailure as failure:
+            if cancel is not None and cancel.cancelled:
+                raise cancelling.cancelled_error() from None
             raise self._failure(failure, served_by=server) from None
         if status != 200:
             raise protocol.api_error(status, data)

@@ -32,7 +32,8 @@ class SyncFeatures(SyncClient):
     """More than chat, for the model class."""
 
     def _open_text_stream(self, body: bytes) -> TextStream:
-        return TextStream(*self._stream_io(completions.COMPLETIONS_PATH, body, chat=False))
+        opened = self._stream_io(completions.COMPLETIONS_PATH, body, chat=False)
+        return TextStream(*opened, cancel=self._in_flight.current())
 
     # -- what the model is -------------------------------------------------
 
@@ -220,13 +221,14 @@ class SyncFeatures(SyncClient):
         self, prompt: str, options: Mapping[str, Any], target: str | None = None
     ) -> completions.TextCompletion:
         """complete_text(); ``target``: the model a router serves."""
-        if self._reply_streamed(options):
-            stream = self._stream_text(prompt, options, target)
-            stream._read_all()
-            return stream.result()
-        body = completions.completion_body(self._target(target), prompt, options)
-        answer = self._call("POST", completions.COMPLETIONS_PATH, body)
-        return completions.parse_text_completion(answer)
+        with self._in_flight.call():
+            if self._reply_streamed(options):
+                stream = self._stream_text(prompt, options, target)
+                stream._read_all()
+                return stream.result()
+            body = completions.completion_body(self._target(target), prompt, options)
+            answer = self._call("POST", completions.COMPLETIONS_PATH, body)
+            return completions.parse_text_completion(answer)
 
     def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> TextStream:
         """``complete_text()``, streamed: iterate for text, then ``result()``."""

@@ -211,6 +211,12 @@ class RamalamaModel(SyncFeatures):
         self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None = None
     ) -> ChatMessage:
         """chat() of checked messages; ``target``: the model a router serves."""
+        with self._in_flight.call():
+            return self._chat_once(messages, options, target)
+
+    def _chat_once(
+        self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None
+    ) -> ChatMessage:
         if self._reply_streamed(options):
             body = self._complete_body(messages, options, stream=True, target=target)
             completion = self._receive(body)
@@ -228,6 +234,12 @@ class RamalamaModel(SyncFeatures):
 
     def _complete(
         self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None = None
+    ) -> Completion:
+        with self._in_flight.call():
+            return self._complete_once(messages, options, target)
+
+    def _complete_once(
+        self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None
     ) -> Completion:
         if self._reply_streamed(options):
             body = self._complete_body(messages, options, stream=True, target=target)
@@ -277,6 +289,22 @@ class RamalamaModel(SyncFeatures):
     ) -> agent.ActResult:
         """act(); ``target``: the model a router serves. MCP servers among
         ``tools`` are open for the call only."""
+        with self._in_flight.call():
+            return self._act_in_call(
+                prompt, tools, history, max_rounds, on_message, raise_tool_errors, options, target
+            )
+
+    def _act_in_call(
+        self,
+        prompt: str | list[ChatMessage],
+        tools: Sequence[ToolSource],
+        history: list[ChatMessage] | None,
+        max_rounds: int,
+        on_message: agent.MessageCallback | None,
+        raise_tool_errors: bool,
+        options: Mapping[str, Any],
+        target: str | None,
+    ) -> agent.ActResult:
         with mcp_tools.opened(tools) as toolset:
             steps = agent.start(
                 prompt, history, toolset, max_rounds, on_message, raise_tool_errors, options
@@ -315,7 +343,8 @@ class RamalamaModel(SyncFeatures):
         """parse(); ``target``: the model a router serves."""
         messages, rest = parsing.prepare_parse(prompt, history, schema, retries, options)
         steps = parsing.parse_steps(messages, schema, retries, rest)
-        return drive_parse(steps, functools.partial(self._complete, target=target))
+        with self._in_flight.call():
+            return drive_parse(steps, functools.partial(self._complete, target=target))
 
     def stream(
         self,
@@ -347,6 +376,5 @@ class RamalamaModel(SyncFeatures):
         return Conversation(self, system, fit=fit)
 
     def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
-        return ChatStream(
-            *self._stream_io(protocol.CHAT_PATH, body, chat=True), on_done, self._prompt_reporter()
-        )
+        opened = self._stream_io(protocol.CHAT_PATH, body, chat=True)
+        return ChatStream(*opened, on_done, self._prompt_reporter(), self._in_flight.current())

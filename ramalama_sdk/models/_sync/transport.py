@@ -58,12 +58,23 @@ class Transport:
         headers: dict[str, str],
         *,
         root: bool = False,
+        cancel: Canceller | None = None,
     ) -> tuple[int, bytes]:
-        """Send a request that is answered in one piece: (status, body)."""
+        """Send a request that is answered in one piece: (status, body);
+        ``cancel`` calls it off while it is on its way."""
         if self._pool is not None:
-            return self._pool.request(method, path, body, headers, root=root)
-        response = self._send(method, path, body, headers, root=root, stream=False)
-        return response.status_code, response.content
+            return self._pool.request(method, path, body, headers, root=root, cancel=cancel)
+        if cancel is None:
+            response = self._send(method, path, body, headers, root=root, stream=False)
+            return response.status_code, response.content
+        # Streamed, so that the response can be closed from another thread.
+        response = self._send(method, path, body, headers, root=root, stream=True)
+        stream = _RequestsBody(response)
+        cancel.on_close(stream.close)
+        try:
+            return stream.status, stream.read()
+        finally:
+            cancel.done_with(stream.close)
 
     def open_stream(
         self,
