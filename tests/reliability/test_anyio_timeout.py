@@ -55,20 +55,27 @@ async def test_stop_cancelled_at_any_await_leaves_nothing(model_uri: str, cancel
     assert await _processes_gone()
 
 
+BIG_CONTEXT, BIG_REPLY = 32_768, 30_000
+
+
 @pytest.mark.parametrize("call", ["chat", "complete_text"])
 async def test_a_cancelled_long_chat_stops_the_generation(model_uri: str, call: str) -> None:
     """A cancelled ``await model.chat()`` (an anyio timeout, a closed web
     request) whose reply may be long closes its stream, and llama-server
     stops generating the reply instead of filling the context for nobody."""
-    async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
+    # A context far larger than one reply at this model's speed: the freeze
+    # comes mid-reply even when the watcher is slow to see it begin.
+    async with AsyncRamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         released, since = len(released_replies(model)), started_replies(model)
         llama = llama_server_of(model)
         try:
             async with anyio.create_task_group() as group:
-                if call == "chat":  # no max_tokens: up to the context
-                    group.start_soon(lambda: model.chat("Go on"))
+                if call == "chat":
+                    group.start_soon(lambda: model.chat("Go on", max_tokens=BIG_REPLY))
                 else:
-                    group.start_soon(lambda: model.complete_text("Once upon a time"))
+                    group.start_soon(
+                        lambda: model.complete_text("Once upon a time", max_tokens=BIG_REPLY)
+                    )
                 # Mid-reply, whatever this machine's speed: frozen once it generates.
                 await asyncio.to_thread(freeze_when_busy, model, llama, since)
                 group.cancel_scope.cancel()
