@@ -10,6 +10,7 @@ process tree on the host.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from collections.abc import Mapping
@@ -63,11 +64,17 @@ def container_memory(engine_name: str, container: str) -> int | None:
 
 
 def parse_stats_memory(stats_json: str) -> int | None:
-    """The memory in ``podman stats --no-stream --format json`` (or docker's
-    ``--format '{{json .}}'``, whose figure is text and is not read here).
+    """The memory in use in ``podman stats --no-stream --format json``.
 
-    >>> parse_stats_memory('[{"name":"c","mem_usage":104857600,"mem_limit":1}]')
+    podman 4 writes it as text, usage then limit, in decimal units rounded
+    to four digits; newer releases as a number of bytes.
+
+    >>> parse_stats_memory('[{"name":"c","mem_usage":"5.939MB / 25.28GB"}]')
+    5939000
+    >>> parse_stats_memory('[{"name":"c","mem_usage":104857600}]')
     104857600
+    >>> parse_stats_memory('[{"mem_usage":"1.5GiB / 2GiB"}]')
+    1610612736
     >>> parse_stats_memory('[]') is None
     True
     """
@@ -79,7 +86,22 @@ def parse_stats_memory(stats_json: str) -> int | None:
     if not isinstance(entry, Mapping):
         return None
     used = entry.get("mem_usage")
+    if isinstance(used, str):
+        used = _bytes(used.split("/")[0])
     return used if isinstance(used, int) and not isinstance(used, bool) and used > 0 else None
+
+
+_SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKMGT]i?)?B\s*")
+_UNITS = {"": 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
+
+
+def _bytes(text: str) -> int | None:
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        return None
+    number, unit = match.group(1), match.group(2) or ""
+    factor = 1024 ** (" KMGT".index(unit[0].upper())) if unit.endswith("i") else _UNITS[unit]
+    return round(float(number) * factor)
 
 
 def _engine_output(engine_name: str, args: list[str]) -> str | None:
