@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from .endpoints.completions import TextCompletion
     from .endpoints.embeddings import RankedDocument
     from .endpoints.info import ModelDetails
+    from .endpoints.status import ServerStatus
     from .http.images import ContentPart
     from .http.replies import ThinkingCutOffWarning
     from .http.streaming import StreamEvent
@@ -109,6 +110,7 @@ _LAZY = {
     "RankedDocument": "endpoints.embeddings",
     "ContentPart": "http.images",
     "ModelDetails": "endpoints.info",
+    "ServerStatus": "endpoints.status",
     "inspect": "store.inspection",
     "AsyncTextStream": "models._async.text_streams",
     "TextStream": "models._sync.text_streams",
@@ -180,6 +182,7 @@ __all__ = [
     "ReplyCutOffError",
     "ServerNotRunningError",
     "ServerStartError",
+    "ServerStatus",
     "ServerTimeoutError",
     "StreamEvent",
     "TextCompletion",

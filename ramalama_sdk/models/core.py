@@ -18,6 +18,7 @@ from pathlib import Path
 from .. import commands
 from ..commands import API_KEY_ENVS, Mode
 from ..endpoints import embeddings
+from ..endpoints.status import serve_args as metrics_args
 from ..errors import (
     APIConnectionError,
     APITimeoutError,
@@ -87,6 +88,7 @@ class ModelCore:
         pooling: str | None = None,
         prompt_cache: bool | str | os.PathLike[str] | None = None,
         prompt_cache_size: int = DEFAULT_PROMPT_CACHE_SIZE,
+        metrics: bool = False,
     ) -> None:
         self.options = ModelOptions(
             model=model_reference(model),  # type: ignore[arg-type]  # checked there
@@ -109,6 +111,7 @@ class ModelCore:
             prompt_cache_size=prompt_cache_size,
         )
         extra = embeddings.serve_args(embedding, rerank, pooling, self.options.runtime)
+        extra += metrics_args(metrics, self.options.runtime)
         if extra:  # llama-server's own flags, after the caller's
             self.options = replace(self.options, runtime_args=(*self.options.runtime_args, *extra))
         self._mode: Mode | None = None
