@@ -74,6 +74,20 @@ def test_status_of_a_served_model(model: RamalamaModel) -> None:
     assert [m.status().pid for m in running() if m is model] == [model.status().pid]
 
 
+def test_status_through_connect_has_no_processes(model: RamalamaModel) -> None:
+    assert model.base_url is not None
+    remote = RamalamaModel.connect(model.base_url, api_key=model.api_key)
+    try:
+        status = remote.status()
+        assert remote.metrics()[PROMPT_TOKENS] == model.metrics()[PROMPT_TOKENS]
+    finally:
+        remote.stop()
+    assert model.is_running  # that server is not this object's to stop
+    # No process of this one's: nothing to measure, but the server's figures.
+    assert (status.pid, status.memory, status.uptime, status.container) == (None,) * 4
+    assert status.context_size == CTX and status.busy_slots == 0
+
+
 def test_status_of_a_stopped_model_is_an_error(model_uri: str) -> None:
     stopped = RamalamaModel(model=model_uri)
     with pytest.raises(ServerNotRunningError):
