@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from .endpoints.completions import TextCompletion
     from .endpoints.embeddings import RankedDocument
     from .endpoints.info import ModelDetails
+    from .endpoints.status import ServerStatus
     from .engine_progress import EngineProgress, EngineProgressCallback
     from .http.images import ContentPart
     from .http.replies import ThinkingCutOffWarning
@@ -112,6 +113,7 @@ _LAZY = {
     "RankedDocument": "endpoints.embeddings",
     "ContentPart": "http.images",
     "ModelDetails": "endpoints.info",
+    "ServerStatus": "endpoints.status",
     "inspect": "store.inspection",
     "AsyncTextStream": "models._async.text_streams",
     "TextStream": "models._sync.text_streams",
@@ -189,6 +191,7 @@ __all__ = [
     "RequestCancelledError",
     "ServerNotRunningError",
     "ServerStartError",
+    "ServerStatus",
     "ServerTimeoutError",
     "StreamEvent",
     "TextCompletion",

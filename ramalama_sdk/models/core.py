@@ -19,6 +19,7 @@ from pathlib import Path
 from .. import commands
 from ..commands import API_KEY_ENVS, Mode
 from ..endpoints import embeddings
+from ..endpoints.status import serve_args as metrics_args
 from ..errors import (
     NotARerankerWarning,
     RamalamaError,
@@ -93,6 +94,7 @@ class ModelCore(RequestCore):
         draft_min: int | None = None,
         sleep_after: int | None = None,
         progress: EngineProgressCallback | Auto | None = AUTO,
+        metrics: bool = False,
     ) -> None:
         self.options = ModelOptions(
             model=model_reference(model),  # type: ignore[arg-type]  # checked there
@@ -123,6 +125,7 @@ class ModelCore(RequestCore):
         )
         self._progress = ProgressChoice(progress, auto=progress is AUTO, runtime=runtime)
         extra = embeddings.serve_args(embedding, rerank, pooling, self.options.runtime)
+        extra += metrics_args(metrics, self.options.runtime)
         if extra:  # llama-server's own flags, after the caller's
             self.options = replace(self.options, runtime_args=(*self.options.runtime_args, *extra))
         self._mode: Mode | None = None

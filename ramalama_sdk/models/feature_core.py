@@ -9,13 +9,20 @@ This core holds what both shells decide the same way.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 from ..agents.tools import tools_in_body
 from ..endpoints import info as info_module
+from ..endpoints import status as status_module
 from ..endpoints.info import ModelDetails
+from ..endpoints.status import PropsFigures, ServerStatus
 from ..errors import APIConnectionError, APIError, NoChatTemplateWarning, UnsupportedError
 from ..http import protocol
+from ..process import usage
 from .core import ModelCore
+
+# (uptime, memory on the host, memory of the container) of a served model.
+Measured = tuple[float | None, int | None, int | None]
 
 
 class FeatureCore(ModelCore):
@@ -64,6 +71,63 @@ class FeatureCore(ModelCore):
                 size = None
         self._vocabulary_seen = (self._server_key(), size)
         return size
+
+    # (the server it was learnt from, the figures of its last /props answer)
+    _props_seen: tuple[object, PropsFigures] | None = None
+
+    def _measure(self) -> Measured:
+        """(uptime, memory, container memory) of the server this object
+        started; None each for a connected one. Blocking: psutil, the engine."""
+        server = self._server
+        if server is None or server.popen is None:
+            return None, None, None
+        pid = server.popen.pid
+        inside = None
+        if server.mode.container and server.name is not None:
+            inside = usage.container_memory(server.mode.engine or "podman", server.name)
+        return usage.uptime(pid), usage.tree_memory(pid), inside
+
+    def _status(
+        self, props_body: bytes | None, slots_body: bytes | None, measured: Measured
+    ) -> ServerStatus:
+        """status() from what the server answered in time (None: nothing)."""
+        seen = self._props_seen
+        try:
+            figures = status_module.props_figures(props_body)
+        except APIError:
+            figures = PropsFigures()
+        if props_body is not None:
+            self._props_seen = (self._server_key(), figures)
+        elif seen is not None and seen[0] is self._server_key():
+            # Context and slots do not change while a server runs; whether it
+            # sleeps does, and is not known now.
+            figures = replace(seen[1], sleeping=None)
+        server = self._server
+        uptime, memory, container_memory = measured
+        return ServerStatus(
+            model=self.options.model,
+            pid=server.popen.pid if server is not None and server.popen is not None else None,
+            port=self.port,
+            container=server.name if server is not None and server.mode.container else None,
+            uptime=uptime,
+            memory=memory,
+            container_memory=container_memory,
+            context_size=figures.context_size,
+            slots=figures.slots,
+            busy_slots=status_module.busy_slots(slots_body),
+            sleeping=figures.sleeping,
+        )
+
+    def _metrics_error(self, error: APIError) -> APIError:
+        """A refused ``GET /metrics`` as the user should read it."""
+        if error.status in (404, 501):
+            return UnsupportedError(
+                f"{self.options.model!r} serves no metrics: serve it with metrics=True "
+                f"(llama-server's --metrics). The server said: {error.message}",
+                status=error.status,
+                body=error.body,
+            )
+        return error
 
     def _check_embeddable(self) -> None:
         """A model this object serves for rerank gives meaningless embeddings

@@ -21,6 +21,7 @@ from .io import to_thread
 if TYPE_CHECKING:
     import aiohttp
 
+_CLOSE = {"Connection": "close"}
 # Requests beyond this many in flight wait on the client for a connection:
 # llama-server runs one thread per connection, and a thousand concurrent
 # connections make it slower for all of them.
@@ -166,6 +167,22 @@ class Transport:
                 return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
+
+    async def peek(self, path: str, headers: dict[str, str], timeout: float) -> bytes | None:
+        """GET a root ``path`` on a connection of its own, waiting at most
+        ``timeout`` seconds; the body of a 200 answer, or None (no answer in
+        time, an error, another status)."""
+        import aiohttp
+
+        if self._session is None:
+            return None
+        try:
+            limit = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, CONNECT_TIMEOUT))
+            url, headers = self._root + path, {**headers, **_CLOSE}
+            async with self._session.get(url, timeout=limit, headers=headers) as answer:
+                return await answer.read() if answer.status == 200 else None
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return None
 
     async def close(self) -> None:
         session, self._session = self._session, None

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ...endpoints import classify, completions, embeddings, info, tokens
+from ...endpoints import status as status_module
 from ...endpoints.embeddings import RankedDocument
 from ...endpoints.info import ModelDetails
+from ...endpoints.status import ServerStatus
+from ...errors import APIError
 from ...http import protocol
 from ..feature_core import check_flags, embed_result
 from . import io
@@ -47,6 +50,37 @@ class SyncFeatures(SyncClient):
         """
         models = self._call("GET", info.MODELS_PATH, None)
         return self._details(models, self._props())
+
+    # -- what it costs -----------------------------------------------------
+
+    def status(self) -> ServerStatus:
+        """What the server costs and does now: memory, context, slots in use,
+        uptime, pid, port, container. Waits at most a few seconds for the
+        server (``busy_slots`` is None when it is too busy to answer).
+
+            print(model.status())
+            # ServerStatus(model='tinyllama', pid=4242, port=8081, ..., memory=...)
+        """
+        transport = self._live_transport()
+        props = slots = None
+        if self._known_runtime() in (None, "llama.cpp"):
+            headers, limit = self._headers(), status_module.STATUS_TIMEOUT
+            slots = transport.peek(status_module.SLOTS_PATH, headers, limit)
+            props = transport.peek(info.PROPS_PATH, headers, limit)
+        return self._status(props, slots, io.to_thread(self._measure))
+
+    def metrics(self) -> dict[str, float]:
+        """llama-server's Prometheus figures (``/metrics``) as ``{name: value}``;
+        a model served with ``metrics=True``, else UnsupportedError.
+
+            figures = model.metrics()
+            print(figures["llamacpp:prompt_tokens_total"])
+        """
+        try:
+            body = self._call("GET", status_module.METRICS_PATH, None, root=True)
+        except APIError as exc:
+            raise self._metrics_error(exc) from None
+        return status_module.parse_metrics(body)
 
     # -- tokens ------------------------------------------------------------
 

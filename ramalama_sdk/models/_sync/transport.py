@@ -101,6 +101,19 @@ class Transport:
         except requests.RequestException:
             return False
 
+    def peek(self, path: str, headers: dict[str, str], timeout: float) -> bytes | None:
+        """GET a root ``path`` on a connection of its own, waiting at most
+        ``timeout`` seconds for each read; the body of a 200 answer, or None
+        (no answer in time, an error, another status)."""
+        try:
+            limits = (min(timeout, CONNECT_TIMEOUT), timeout)
+            with self._session.get(
+                self._root + path, timeout=limits, headers={**headers, **_CLOSE}
+            ) as answer:
+                return answer.content if answer.status_code == 200 else None
+        except requests.RequestException:
+            return None
+
     def close(self) -> None:
         """Close every connection; requests in flight fail at once."""
         pool, self._pool = self._pool, None
