@@ -126,6 +126,7 @@ def readme_models(readme_files: Path, connect_target: str) -> dict[str, str]:
         '"tinyllama"': local(),
         '"qwen3:4b"': local(tools=True),
         '"qwen3:0.6b"': local(thinking=True),
+        '"smollm:135m"': local(),
         '"hf://nomic-ai/nomic-embed-text-v1.5-GGUF"': local(pooling="mean"),
         '"hf://gpustack/bge-reranker-v2-m3-GGUF"': local(pooling="rank"),
         '"file:///models/gemma-3-270m-Q4_K_M.gguf"': local(chat_template=False),
