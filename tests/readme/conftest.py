@@ -82,11 +82,13 @@ def readme_files(tmp_path_factory: pytest.TempPathFactory, real_stack: None) -> 
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def connect_target(readme_files: Path) -> Iterator[str]:
     """A server that runs elsewhere, for the connect() block: its URL. It is
     served by another process, as it would be, so that no block's stop_all()
-    (the README shows one) reaches it; it stops when its stdin closes."""
+    (the README shows one) reaches it; it stops when its stdin closes, once
+    the README's blocks have run: the suite's later tests check that none of
+    its servers is left."""
     uri = tiny_model(readme_files / "served-elsewhere.gguf").as_uri()
     code = (
         "import sys\n"
@@ -113,7 +115,7 @@ def connect_target(readme_files: Path) -> Iterator[str]:
             child.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def readme_models(readme_files: Path, connect_target: str) -> dict[str, str]:
     """What the README writes -> what the tests run: local models of each kind."""
     folder = readme_files
