@@ -15,7 +15,7 @@ import concurrent.futures
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import pytest
@@ -27,6 +27,10 @@ from ramalama_sdk.testing import tiny_model, tiny_projector
 
 # Short replies: a call's arguments are short, the final answer need not be long.
 OPTIONS: GenerationOptions = {"max_tokens": 300, "seed": 7}
+# The random-weights model never ends a call it was not forced into, and a
+# call cut off at max_tokens is not run: the stop string ends every reply at
+# its first call, so act() answers in one round, whose prompt is compared.
+ACT: GenerationOptions = {"max_tokens": 300, "seed": 7, "stop": ["<tool_call>"]}
 IMAGE_TOKENS = 4  # the tiny projector: see test_images.py
 
 
@@ -145,12 +149,14 @@ def test_act_and_parse_take_images_like_chat(vision: RamalamaModel, tmp_path: Pa
     path = tmp_path / "grey.png"
     path.write_bytes(png())
 
-    def describe(place: str) -> str:
+    # A choice the grammar ends: a free string from random weights runs on to
+    # max_tokens, and a call cut off there is not run.
+    def describe(place: Literal["Paris", "Rome"]) -> str:
         """Describe a place."""
         return place
 
-    plain = vision.act("Where is it?", [describe], tool_choice="required", **OPTIONS)
-    seen = vision.act("Where is it?", [describe], images=[path], tool_choice="required", **OPTIONS)
+    plain = vision.act("Where is it?", [describe], tool_choice="required", **ACT)
+    seen = vision.act("Where is it?", [describe], images=[path], tool_choice="required", **ACT)
     first = seen.messages[0]
     assert isinstance(first["content"], list) and first["content"][1]["type"] == "image_url"
     prompt = plain.completion.usage.prompt_tokens
@@ -160,17 +166,17 @@ def test_act_and_parse_take_images_like_chat(vision: RamalamaModel, tmp_path: Pa
 
 
 async def test_async_act_and_parse_take_images(tools_uri: str, projector: Path) -> None:
-    def describe(place: str) -> str:
+    # A choice the grammar ends: a free string from random weights runs on to
+    # max_tokens, and a call cut off there is not run.
+    def describe(place: Literal["Paris", "Rome"]) -> str:
         """Describe a place."""
         return place
 
     async with AsyncRamalamaModel(
         model=tools_uri, temp=0, runtime_args=["--mmproj", str(projector)]
     ) as model:
-        plain = await model.act("Where?", [describe], tool_choice="required", **OPTIONS)
-        seen = await model.act(
-            "Where?", [describe], images=[png()], tool_choice="required", **OPTIONS
-        )
+        plain = await model.act("Where?", [describe], tool_choice="required", **ACT)
+        seen = await model.act("Where?", [describe], images=[png()], tool_choice="required", **ACT)
         prompt = plain.completion.usage.prompt_tokens
         assert seen.completion.usage.prompt_tokens == prompt + IMAGE_TOKENS
         city = await model.parse("Name the city.", Seen, images=[png()], max_tokens=200, seed=1)

@@ -202,6 +202,6 @@ def test_unknown_tools_and_bad_arguments_go_back_to_the_model() -> None:
     assert errors[0] == "there is no tool 'mul' (tools: add)"
     assert errors[1] is not None and "a: Input should be a valid integer" in errors[1]
     assert "b: Field required" in errors[1]
-    assert errors[2] == "the arguments are not a JSON object"
+    assert (errors[2] or "").startswith("the arguments are not a JSON object")
     sent = [m["content"] for m in result.messages if m["role"] == "tool"]
     assert sent == [f"Error: {e}" for e in errors]

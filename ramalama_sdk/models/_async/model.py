@@ -219,7 +219,7 @@ class AsyncRamalamaModel(AsyncFeatures):
             body = self._complete_body(messages, options, stream=True, target=target)
             completion = await self._receive(body)
             if completion.cut_off_while_thinking:
-                replies.warn_cut_off(stacklevel=4)
+                replies.warn_cut_off(stacklevel=5)  # chat(), _chat(), _chat_once()
             return completion.message
         body = self._complete_body(messages, options, target=target)
         await self._check_template(body)

@@ -221,7 +221,7 @@ class RamalamaModel(SyncFeatures):
             body = self._complete_body(messages, options, stream=True, target=target)
             completion = self._receive(body)
             if completion.cut_off_while_thinking:
-                replies.warn_cut_off(stacklevel=4)
+                replies.warn_cut_off(stacklevel=5)  # chat(), _chat(), _chat_once()
             return completion.message
         body = self._complete_body(messages, options, target=target)
         self._check_template(body)
