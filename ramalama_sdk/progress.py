@@ -8,13 +8,11 @@ see it, as ``download()`` does, and only once the work has lasted a moment
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
 from typing import Any
 
 from .engine_progress import EngineProgress, EngineProgressCallback
-from .store.progress import _in_kernel, _stderr_is_terminal
+from .store.progress import _in_kernel, _stderr_is_terminal, visible_bar_class
 
 __all__ = ["EngineProgress", "EngineProgressCallback", "ProgressChoice", "default_reporter"]
 
@@ -33,15 +31,8 @@ def default_reporter(description: str) -> EngineProgressCallback | None:
     As for downloads: a bar when stderr is a terminal or the code runs in a
     Jupyter kernel and tqdm can be imported; nothing elsewhere.
     """
-    kernel = _in_kernel()
-    if not (kernel or _stderr_is_terminal()):
-        return None
-    widgets = kernel and importlib.util.find_spec("ipywidgets") is not None
-    try:
-        module = importlib.import_module("tqdm.auto" if widgets else "tqdm")
-    except ImportError:
-        return None
-    return TqdmEngineReporter(module.tqdm, description)
+    bar_class = visible_bar_class()
+    return None if bar_class is None else TqdmEngineReporter(bar_class, description)
 
 
 class ProgressChoice:

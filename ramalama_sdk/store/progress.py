@@ -276,6 +276,13 @@ def default_reporter(model: str) -> ProgressCallback | None:
     A bar is drawn when stderr is a terminal or the code runs in a Jupyter
     (IPython) kernel, and tqdm can be imported; tqdm is optional.
     """
+    bar_class = visible_bar_class()
+    return None if bar_class is None else TqdmReporter(bar_class, model)
+
+
+def visible_bar_class() -> Callable[..., Any] | None:
+    """tqdm's bar class where someone can see a bar (stderr a terminal, or a
+    Jupyter kernel) and tqdm can be imported; else None. tqdm is optional."""
     kernel = _in_kernel()
     if not (kernel or _stderr_is_terminal()):
         return None
@@ -286,7 +293,8 @@ def default_reporter(model: str) -> ProgressCallback | None:
         module = importlib.import_module("tqdm.auto" if widgets else "tqdm")
     except ImportError:
         return None
-    return TqdmReporter(module.tqdm, model)
+    bar_class: Callable[..., Any] = module.tqdm
+    return bar_class
 
 
 class TqdmReporter:
