@@ -58,6 +58,10 @@ def main(model_name: str) -> None:
             [get_weather, add],
             tool_choice="required",  # the first reply must call a tool; later ones choose
             on_message=show,
+            # One call per reply: the model asks for the weather and the sum in
+            # turn, and a reply never runs on through call after call until
+            # max_tokens cuts it off (a cut-off call raises ToolCallCutOffError).
+            parallel_tool_calls=False,
             max_tokens=200,
         )
     print(f"done: {len(result.tool_runs)} tool calls in {result.rounds} rounds")

@@ -99,9 +99,11 @@ def test_agent_example(tmp_path: Path) -> None:
     results = [line for line in out if line.startswith("tool ")]
     assert calls and len(calls) == len(results)
     # The first round is forced (tool_choice="required") and grammar-bound, so
-    # its calls reach the real functions with typed arguments. Later rounds are
-    # the model's free choice: a call the tiny model garbles (or that max_tokens
-    # cuts off) goes back to it as an error result, which is the loop's job.
+    # its call reaches the real functions with typed arguments. Later rounds are
+    # the model's free choice: a call the tiny model garbles goes back to it as
+    # an error result, which is the loop's job. One call per reply
+    # (parallel_tool_calls=False) keeps the random model from calling on and on
+    # until max_tokens cuts the reply off, which would end act() with an error.
     ran = [line for line in results if not line.split(": ", 1)[1].startswith("Error: ")]
     assert ran and results[0] in ran
     for line in ran:
