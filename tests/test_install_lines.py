@@ -55,8 +55,8 @@ def test_no_line_installs_the_pypi_package() -> None:
 
 def test_the_missing_extra_messages_name_the_clone_form() -> None:
     from ramalama_sdk import testing
-    from ramalama_sdk.stack import tiny_vision
+    from ramalama_sdk.stack import tiny_llama, tiny_vision
 
-    for module in (testing, tiny_vision):
+    for module in (testing, tiny_llama, tiny_vision):
         source = Path(module.__file__ or "").read_text(encoding="utf-8")
         assert 'pip install "./ramalama-sdk[testing]"' in source, module.__name__
