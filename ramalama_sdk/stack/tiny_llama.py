@@ -16,20 +16,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-from .tiny_llama_templates import _chat_template
-from .tiny_llama_weights import (
-    _BOS,
-    _EOS,
-    _N_CTX,
-    _N_EMBD,
-    _N_FF,
-    _N_HEAD,
-    _N_LAYER,
-    _TOOL_CALL,
-    _biases,
-    _vocabulary,
-    _weights,
-)
+from . import tiny_llama_templates as templates
+from . import tiny_llama_weights as weights
 
 _FILE_NAME = "tiny-llama.gguf"
 _POOLINGS = (None, "mean", "cls", "last", "rank")
@@ -126,9 +114,9 @@ def tiny_model(
             pooling=pooling,
         )
 
-    tokens, scores, types = _vocabulary([_TOOL_CALL] if tools else [])
-    biases = _biases(tools, thinking)
-    tensors = _weights(np.random.default_rng(seed), tokens, types, biases)
+    tokens, scores, types = weights.vocabulary([weights.TOOL_CALL] if tools else [])
+    biases = weights.output_biases(tools, thinking)
+    tensors = weights.random_tensors(np.random.default_rng(seed), tokens, types, biases)
     quantize = _QUANTIZE if quantized else {}
 
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -136,7 +124,7 @@ def tiny_model(
     try:
         _write(
             tmp_name, tokens, scores, types, tensors,
-            _chat_template(tools, thinking) if chat_template else None, quantize, pooling,
+            templates.chat_template(tools, thinking) if chat_template else None, quantize, pooling,
         )  # fmt: skip
         # mkstemp creates the file owner-only; a model is not a secret.
         os.chmod(tmp_name, 0o644)
@@ -192,13 +180,13 @@ def _write(
     writer = gguf.GGUFWriter(file_name, "llama")
     try:
         writer.add_name("tiny-llama")
-        writer.add_context_length(_N_CTX)
-        writer.add_embedding_length(_N_EMBD)
-        writer.add_block_count(_N_LAYER)
-        writer.add_feed_forward_length(_N_FF)
-        writer.add_head_count(_N_HEAD)
-        writer.add_head_count_kv(_N_HEAD)
-        writer.add_rope_dimension_count(_N_EMBD // _N_HEAD)
+        writer.add_context_length(weights.N_CTX)
+        writer.add_embedding_length(weights.N_EMBD)
+        writer.add_block_count(weights.N_LAYER)
+        writer.add_feed_forward_length(weights.N_FF)
+        writer.add_head_count(weights.N_HEAD)
+        writer.add_head_count_kv(weights.N_HEAD)
+        writer.add_rope_dimension_count(weights.N_EMBD // weights.N_HEAD)
         writer.add_layer_norm_rms_eps(1e-5)
         writer.add_file_type(
             gguf.LlamaFileType.MOSTLY_Q8_0 if quantize else gguf.LlamaFileType.ALL_F32
@@ -209,8 +197,8 @@ def _write(
         writer.add_token_scores(scores)
         writer.add_token_types(types)
         writer.add_unk_token_id(0)
-        writer.add_bos_token_id(tokens.index(_BOS))
-        writer.add_eos_token_id(tokens.index(_EOS))
+        writer.add_bos_token_id(tokens.index(weights.BOS))
+        writer.add_eos_token_id(tokens.index(weights.EOS))
         writer.add_add_bos_token(True)
         writer.add_add_eos_token(False)
         # llama-server feeds the generation prompt ("<|im_start|>assistant\n")

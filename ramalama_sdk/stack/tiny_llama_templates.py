@@ -61,7 +61,8 @@ _REASONING = (
 )
 
 
-def _chat_template(tools: bool, thinking: bool) -> str:
+def chat_template(tools: bool, thinking: bool) -> str:
+    """The template of a variant: plain ChatML unless it has tools or thinking."""
     if not tools and not thinking:
         return _CHAT_TEMPLATE
     # The tools header without tools is ChatML's system message. Reasoning in

@@ -14,18 +14,18 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-_N_LAYER = 2
-_N_EMBD = 64
-_N_HEAD = 4
-_N_FF = 128
-_N_CTX = 2048
+N_LAYER = 2
+N_EMBD = 64
+N_HEAD = 4
+N_FF = 128
+N_CTX = 2048
 
-_BOS = "<s>"
-_EOS = "<|im_end|>"
+BOS = "<s>"
+EOS = "<|im_end|>"
 
 # The text a tool call starts with (llama-server reads it from the template), a
 # token of its own in the tools model: a newline is otherwise a byte token.
-_TOOL_CALL = "<tool_call>\n"
+TOOL_CALL = "<tool_call>\n"
 # The tools model: a reply either ends at once (an empty answer) or, where
 # a grammar forbids ending (tool_choice="required"), begins a tool call; both
 # stand far above every word. Calls in "auto" mode stay rare (a few percent).
@@ -36,13 +36,13 @@ _TOOL_CALL_BIAS = 2.5
 _THINKING_EOS_BIAS = -1.0
 
 
-def _biases(tools: bool, thinking: bool) -> dict[str, float]:
+def output_biases(tools: bool, thinking: bool) -> dict[str, float]:
     """Per-token output biases of a variant, beyond the closers."""
     if thinking:
-        return {_EOS: _THINKING_EOS_BIAS}
+        return {EOS: _THINKING_EOS_BIAS}
     if tools:
-        return {_EOS: _TOOLS_EOS_BIAS, _TOOL_CALL: _TOOL_CALL_BIAS}
-    return {_EOS: _EOS_BIAS}
+        return {EOS: _TOOLS_EOS_BIAS, TOOL_CALL: _TOOL_CALL_BIAS}
+    return {EOS: _EOS_BIAS}
 
 
 # SentencePiece's mark for a space.
@@ -87,17 +87,18 @@ _CLOSERS = ('"', "}", "]")
 _OUTPUT_STD = 0.15
 
 
-def _vocabulary(extra: list[str]) -> tuple[list[str], list[float], list[int]]:
+def vocabulary(extra: list[str]) -> tuple[list[str], list[float], list[int]]:
+    """The tokens, their scores and their types, with a variant's ``extra`` pieces."""
     import gguf
 
-    tokens = ["<unk>", _BOS, "</s>"]
+    tokens = ["<unk>", BOS, "</s>"]
     types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
 
     # Byte fallback: text with no matching piece still tokenizes, byte by byte.
     tokens += [f"<0x{b:02X}>" for b in range(256)]
     types += [gguf.TokenType.BYTE] * 256
 
-    tokens += ["<|im_start|>", _EOS]
+    tokens += ["<|im_start|>", EOS]
     types += [gguf.TokenType.CONTROL] * 2
 
     # Every printable ASCII character and the space is a piece of its own, so
@@ -115,9 +116,10 @@ def _vocabulary(extra: list[str]) -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, [int(t) for t in types]
 
 
-def _weights(
+def random_tensors(
     rng: np.random.Generator, tokens: list[str], types: list[int], biases: dict[str, float]
 ) -> dict[str, npt.NDArray[np.float32]]:
+    """Every tensor of the model, by its GGUF name, with ``biases`` in the output layer."""
     import gguf
     import numpy as np
 
@@ -129,10 +131,10 @@ def _weights(
     def ones(n: int) -> npt.NDArray[np.float32]:
         return np.ones(n, dtype=np.float32)
 
-    embd = normal(n_vocab, _N_EMBD, std=1.0)
+    embd = normal(n_vocab, N_EMBD, std=1.0)
     embd[:, 0] = _BIAS_COLUMN_INPUT
 
-    output = normal(n_vocab, _N_EMBD, std=_OUTPUT_STD)
+    output = normal(n_vocab, N_EMBD, std=_OUTPUT_STD)
     output[:, 0] = 0.0
     output[np.array(types) != int(gguf.TokenType.NORMAL), 0] = _SUPPRESS_BIAS
     for piece in _CLOSERS:
@@ -141,18 +143,18 @@ def _weights(
         output[tokens.index(piece), 0] = bias
 
     # numpy shapes are (rows, cols); gguf stores them reversed, as ggml expects.
-    tensors = {"token_embd.weight": embd, "output_norm.weight": ones(_N_EMBD)}
-    for i in range(_N_LAYER):
+    tensors = {"token_embd.weight": embd, "output_norm.weight": ones(N_EMBD)}
+    for i in range(N_LAYER):
         tensors |= {
-            f"blk.{i}.attn_norm.weight": ones(_N_EMBD),
-            f"blk.{i}.attn_q.weight": normal(_N_EMBD, _N_EMBD),
-            f"blk.{i}.attn_k.weight": normal(_N_EMBD, _N_EMBD),
-            f"blk.{i}.attn_v.weight": normal(_N_EMBD, _N_EMBD),
-            f"blk.{i}.attn_output.weight": normal(_N_EMBD, _N_EMBD),
-            f"blk.{i}.ffn_norm.weight": ones(_N_EMBD),
-            f"blk.{i}.ffn_gate.weight": normal(_N_FF, _N_EMBD),
-            f"blk.{i}.ffn_up.weight": normal(_N_FF, _N_EMBD),
-            f"blk.{i}.ffn_down.weight": normal(_N_EMBD, _N_FF),
+            f"blk.{i}.attn_norm.weight": ones(N_EMBD),
+            f"blk.{i}.attn_q.weight": normal(N_EMBD, N_EMBD),
+            f"blk.{i}.attn_k.weight": normal(N_EMBD, N_EMBD),
+            f"blk.{i}.attn_v.weight": normal(N_EMBD, N_EMBD),
+            f"blk.{i}.attn_output.weight": normal(N_EMBD, N_EMBD),
+            f"blk.{i}.ffn_norm.weight": ones(N_EMBD),
+            f"blk.{i}.ffn_gate.weight": normal(N_FF, N_EMBD),
+            f"blk.{i}.ffn_up.weight": normal(N_FF, N_EMBD),
+            f"blk.{i}.ffn_down.weight": normal(N_EMBD, N_FF),
         }
     tensors["output.weight"] = output
     return tensors
