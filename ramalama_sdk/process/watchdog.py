@@ -16,12 +16,16 @@ the container, and repeats while ramalama's group still has a process (a
 gone, for at most ``GIVE_UP`` seconds.
 
 Run as a script: ``python -I watchdog.py ENGINE NAME`` with the pipe on stdin,
-by a Python interpreter found for it: ``sys.executable`` is not one in a frozen
-app (PyInstaller) or under uwsgi, and running it would start the program
-again. The watchdog says ``READY`` on its stdout once it listens; one that
-exits or says anything else is stopped, and the serve fails.
+by a Python interpreter found for it (interpreters.py): ``sys.executable`` is
+not one in a frozen app (PyInstaller) or under uwsgi, and running it would
+start the program again. The watchdog says ``READY`` on its stdout once it
+listens; one that exits or says anything else is stopped, and the serve fails.
+This module is that script, so it imports nothing but the standard library
+(``-I`` leaves the package off ``sys.path``); the owner's end of the pipe,
+:class:`~ramalama_sdk.process.watchdog_owner.Watchdog`, is in watchdog_owner.py.
 
-The same pipe guards plain child processes (:class:`GroupWatchdog`, run as
+The same pipe guards plain child processes
+(:class:`~ramalama_sdk.process.watchdog_owner.GroupWatchdog`, run as
 ``python -I watchdog.py --kill-groups``): each child runs in a process group
 of its own, told to the watchdog with ``group PGID`` and taken back with
 ``forget PGID`` once it has been reaped. On end-of-file the watchdog kills

@@ -1,8 +1,8 @@
 """This process's end of a watchdog's pipe: start it, tell it, disarm it.
 
-The watchdog itself (process/watchdog.py) runs as a script of its own, by
-its path, under a Python found for it (process/interpreters.py); see there
-for what the messages on the pipe mean.
+The watchdog itself (watchdog.py) runs as a script of its own, by its file's
+path, under a Python found for it (interpreters.py); watchdog.py also says
+what the lines on the pipe mean and what the watchdog does at end-of-file.
 """
 
 from __future__ import annotations
