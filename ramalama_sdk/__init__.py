@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from .agents.agent import ActResult, ToolRun
     from .agents.mcp_tools import McpServer, McpToolError
     from .agents.parsing import ParseAttempt
-    from .agents.tools import Tool, ToolArgumentsError, tool_from
     from .chat_options import ActOptions, ChatOptions, GenerationOptions
     from .deploy import LocalModelWarning, NoKeyWarning
     from .endpoints.classify import Classification
@@ -76,6 +75,7 @@ if TYPE_CHECKING:
     from .store.inspection import inspect
     from .store.management import ModelInfo, list_models, remove
     from .store.progress import ProgressCallback
+    from .tools.definitions import Tool, ToolArgumentsError, tool_from
 
 # Imported on first use: requests, aiohttp, asyncio and psutil together cost
 # more than 100 ms, which a program that only imports the package (a CLI's
@@ -91,9 +91,9 @@ _LAZY = {
     "ParseAttempt": "agents.parsing",
     "ThinkingCutOffWarning": "http.replies",
     "StreamEvent": "http.streaming",
-    "Tool": "agents.tools",
-    "ToolArgumentsError": "agents.tools",
-    "tool_from": "agents.tools",
+    "Tool": "tools.definitions",
+    "ToolArgumentsError": "tools.definitions",
+    "tool_from": "tools.definitions",
     "AsyncRamalamaModel": "models._async.model",
     "AsyncConversation": "models._async.conversation",
     "Conversation": "models._sync.conversation",

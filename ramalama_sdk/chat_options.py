@@ -17,8 +17,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from .agents.tools import ToolLike, tools_from
 from .http.images import ImageInput
+from .tools.definitions import ToolLike, tools_from
 
 if sys.version_info >= (3, 11):
     from typing import TypedDict

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # "pip install ramalama-sdk", "pip install 'ramalama-sdk[testing]'", ... but not
@@ -55,8 +58,25 @@ def test_no_line_installs_the_pypi_package() -> None:
 
 def test_the_missing_extra_messages_name_the_clone_form() -> None:
     from ramalama_sdk import testing
-    from ramalama_sdk.stack import tiny_vision
+    from ramalama_sdk.stack import tiny_llama, tiny_vision
 
-    for module in (testing, tiny_vision):
+    for module in (testing, tiny_llama, tiny_vision):
         source = Path(module.__file__ or "").read_text(encoding="utf-8")
         assert 'pip install "./ramalama-sdk[testing]"' in source, module.__name__
+
+
+def test_an_install_from_the_clone_holds_every_subpackage() -> None:
+    """pyproject.toml names the packages one by one: a folder left out of the
+    list is missing from every install but an editable one (which these tests
+    run from, so no other test would notice)."""
+    if sys.version_info < (3, 11):
+        pytest.skip("reads pyproject.toml with tomllib, which Python 3.11 brought")
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "ramalama_sdk").rglob("__init__.py")
+    }
+    assert on_disk - listed == set(), "packages missing from pyproject.toml"

@@ -20,11 +20,11 @@ import pytest
 
 from ramalama_sdk import ChatMessage, Completion, MaxRoundsError
 from ramalama_sdk.agents.agent import act_steps
-from ramalama_sdk.agents.tools import tool_from
 from ramalama_sdk.http import protocol
 from ramalama_sdk.http.streaming import SSEDecoder, StreamState
 from ramalama_sdk.models._async.acting import drive_act as drive_async
 from ramalama_sdk.models._sync.acting import drive_act as drive
+from ramalama_sdk.tools.definitions import tool_from
 
 REPLIES = Path(__file__).parent / "replies"
 

@@ -12,9 +12,9 @@ import pydantic
 import pytest
 from typing_extensions import TypedDict
 
-from ramalama_sdk.agents.docstrings import parse_docstring
-from ramalama_sdk.agents.tools import ToolArgumentsError, tool_from, tools_from
 from ramalama_sdk.http import protocol
+from ramalama_sdk.tools.definitions import ToolArgumentsError, tool_from, tools_from
+from ramalama_sdk.tools.docstrings import parse_docstring
 
 
 class Unit(enum.Enum):

@@ -1,1 +1,1 @@
-"""Tools from plain functions, the ``act()`` loop and ``parse()``."""
+"""The act() loop around tools, parse(), and tools from MCP servers."""

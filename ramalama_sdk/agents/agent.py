@@ -17,8 +17,8 @@ from typing import Any
 from ..errors import MaxRoundsError, ToolCallCutOffError
 from ..http.images import with_images
 from ..http.protocol import check_history, check_message, check_options
+from ..tools.definitions import Tool, ToolArgumentsError, tool_result_text, tools_from
 from ..types import ChatMessage, Completion, ToolCall
-from .tools import Tool, ToolArgumentsError, tool_result_text, tools_from
 
 MessageCallback = Callable[[ChatMessage], object]
 CUT_OFF = "the call was cut off by the token limit (max_tokens) before its arguments were complete"

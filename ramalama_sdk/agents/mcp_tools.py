@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ToolServerError
 from ..http.addresses import is_loopback_url
-from .tools import Tool, ToolArgumentsError, ToolLike
+from ..tools.definitions import Tool, ToolArgumentsError, ToolLike
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal

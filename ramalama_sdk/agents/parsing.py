@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import ParseError, ReplyCutOffError
 from ..http.images import with_images
 from ..http.protocol import check_history, check_message, check_options
+from ..tools.definitions import readable_error
 from ..types import ChatMessage, Completion
-from .tools import readable_error
 
 if TYPE_CHECKING:
     import pydantic

@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
-from ..agents.tools import tools_in_body
 from ..endpoints import info as info_module
 from ..endpoints import status as status_module
 from ..endpoints.info import ModelDetails
@@ -19,6 +18,7 @@ from ..endpoints.status import PropsFigures, ServerStatus
 from ..errors import APIConnectionError, APIError, NoChatTemplateWarning, UnsupportedError
 from ..http import protocol
 from ..process import usage
+from ..tools.definitions import tools_in_body
 from .core import ModelCore
 
 # (uptime, memory on the host, memory of the container) of a served model.

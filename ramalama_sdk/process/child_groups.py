@@ -4,7 +4,7 @@ A program's ``finally`` does not run when it is killed by SIGKILL (or by
 SIGTERM with Python's default handler), and a child left behind keeps
 running: a compiler using every core, a pip download, a probe llama-server
 listening without a key. So each child here starts in a process group of its
-own, which the :class:`~ramalama_sdk.process.watchdog.GroupWatchdog` kills
+own, which the :class:`~ramalama_sdk.process.watchdog_owner.GroupWatchdog` kills
 if this process dies first. A normal exit kills what is left of each group
 and disarms the watchdog.
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
-from .watchdog import GroupWatchdog
+from .watchdog_owner import GroupWatchdog
 
 __all__ = ["ChildGroups"]
 

@@ -26,7 +26,8 @@ from .ports import listens_on, port_in_use
 from .runtime_files import missing_files
 from .steps import Owns, Probe, Sleep, Spawn, Step, Stop
 from .supervisor import LogFile, free_port, kill_group, running_elsewhere, spawn, stop_group
-from .watchdog import Watchdog, WatchdogError, remove
+from .watchdog import WatchdogError, remove
+from .watchdog_owner import Watchdog
 
 # Between health probes: small models are ready within a second, where every
 # millisecond of polling delay shows; a large one loads for longer, where a

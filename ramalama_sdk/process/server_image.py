@@ -18,8 +18,8 @@ from .. import commands
 from ..commands import Mode
 from ..errors import ImagePullError, RamalamaError
 from ..options import DEFAULT_RUNTIME, ModelOptions
-from ..store.pull import run_steps
 from . import engine
+from .command_steps import run_to_end
 from .containers import pull_failure
 from .steps import Step
 
@@ -81,15 +81,17 @@ def image_steps(
     image = options.base_image
     if image is None:
         info = info_argv(ramalama, mode, options.runtime)
-        code, output = yield from run_steps(info, env, lines=100_000)  # all of the JSON
+        code, tail = yield from run_to_end(info, env, lines=100_000)  # all of the JSON
+        output = "\n".join(tail)
         image = image_of(output) if code == 0 else None
         if image is None:
             raise RamalamaError(f"'ramalama info' did not name a server image: {output[-300:]}")
-    code, _ = yield from run_steps(exists_argv(executable, image), env)
+    code, _ = yield from run_to_end(exists_argv(executable, image), env)
     if code == 0:
         return image
-    code, output = yield from run_steps(pull_argv(executable, image), env)
+    code, tail = yield from run_to_end(pull_argv(executable, image), env)
     if code != 0:
+        output = "\n".join(tail)
         found = pull_failure(f"{output}\nFailed to pull image {image}")
         reason = found[1] if found is not None else "the engine could not pull it"
         raise ImagePullError(
@@ -98,7 +100,7 @@ def image_steps(
             model=options.model,
             command=pull_argv(executable, image),
             exit_code=code,
-            log_tail=output.splitlines()[-10:],
+            log_tail=tail[-10:],
         )
     return image
 

@@ -54,7 +54,7 @@ def setup(
     if directory is not None:
         target = pathlib.Path(directory)
         target.mkdir(parents=True, exist_ok=True)
-        from ..testing import tiny_model
+        from .tiny_llama import tiny_model
 
         tiny_model(target)
     return server
@@ -109,10 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     from ..errors import DownloadError
-    from ..testing import tiny_model
     from .real_models import MINILM, SMOLLM2, fetch
     from .server_binary import ProbeError
     from .server_build import BuildError
+    from .tiny_llama import tiny_model
 
     try:
         server = setup(

@@ -35,6 +35,7 @@ from typing import IO
 
 from ..process.child_groups import ChildGroups
 from . import server_build
+from .tiny_llama import tiny_model
 
 __all__ = ["LlamaServer", "ProbeError", "find_or_build", "probe", "version_of"]
 
@@ -167,8 +168,6 @@ def _await_completion(
 
 
 def _probe_model(directory: Path) -> Path:
-    from ..testing import tiny_model
-
     return tiny_model(directory / "probe-quantized.gguf", quantized=True)
 
 

@@ -13,19 +13,17 @@ file's last change, is removed and the file copied again.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import subprocess
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from ..errors import DownloadError
 from ..process import failures
-from ..process.steps import Launch, Sleep, Step
-from ..process.supervisor import LogFile
+from ..process.command_steps import run_to_end
+from ..process.steps import Step
 from .progress import ProgressCallback, PullMonitor, strip_bar
-
-POLL_INTERVAL = 0.02  # an up-to-date pull ends within ~0.2 s
 
 
 def run_steps(
@@ -35,28 +33,14 @@ def run_steps(
     progress: ProgressCallback | None = None,
     lines: int = 50,
 ) -> Generator[Step, object, tuple[int, str]]:
-    """Run one ramalama command to its end; return (exit code, its last ``lines``)."""
-    log = LogFile(prefix="ramalama-sdk-pull-")
-    monitor = PullMonitor(log.read_from, progress) if progress is not None else None
-    try:
-        terminal = monitor.stdout if monitor is not None else None
-        popen = yield Launch(
-            argv, env, terminal if terminal is not None else log.handle, log.handle
-        )
-        if monitor is not None:
-            monitor.child_started()
-        assert isinstance(popen, subprocess.Popen)
-        while (code := popen.poll()) is None:
-            if monitor is not None:
-                monitor.poll()
-            yield Sleep(POLL_INTERVAL)
-        if monitor is not None:
-            monitor.close()
-        return code, "\n".join(strip_bar(log.tail(lines)))
-    finally:
-        if monitor is not None:
-            monitor.close()
-        log.close(keep=0)
+    """Run one ramalama command to its end; return (exit code, its last ``lines``).
+
+    ``progress`` gets the progress bar of a pull; the bar's segments are left
+    out of the lines returned.
+    """
+    watcher = None if progress is None else functools.partial(PullMonitor, callback=progress)
+    code, tail = yield from run_to_end(argv, env, watcher=watcher, lines=lines)
+    return code, "\n".join(strip_bar(tail))
 
 
 @dataclass(frozen=True)
