@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from .endpoints.info import ModelDetails
     from .endpoints.status import ServerStatus
     from .engine_progress import EngineProgress, EngineProgressCallback
+    from .http.cancelling import CancelToken
     from .http.images import ContentPart
     from .http.replies import ThinkingCutOffWarning
     from .http.streaming import StreamEvent
@@ -90,6 +91,7 @@ _LAZY = {
     "GenerationOptions": "chat_options",
     "ParseAttempt": "agents.parsing",
     "ThinkingCutOffWarning": "http.replies",
+    "CancelToken": "http.cancelling",
     "StreamEvent": "http.streaming",
     "Tool": "tools.definitions",
     "ToolArgumentsError": "tools.definitions",
@@ -150,6 +152,7 @@ __all__ = [
     "AsyncRamalamaModel",
     "AsyncRamalamaRouter",
     "AsyncTextStream",
+    "CancelToken",
     "ChatMessage",
     "ChatOptions",
     "ChatStream",

@@ -153,7 +153,9 @@ class APITimeoutError(APIConnectionError, TimeoutError):
 
 
 class RequestCancelledError(RamalamaError):
-    """``model.cancel()`` stopped this call while it was in flight.
+    """``model.cancel()``, or the CancelToken given as ``cancel=``, stopped
+    this call while it was in flight (or, for a token already cancelled,
+    before it sent anything); the message says which.
 
     The server stopped generating (or never began), and the model keeps
     working: the next call is served as usual. Raised the same way in sync

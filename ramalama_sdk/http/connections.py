@@ -57,6 +57,7 @@ class Canceller:
         self._lock = threading.Lock()
         self._closed = False
         self._cancelled = False
+        self._cancelled_by: str | None = None
         self._hook: Callable[[], object] | None = None
 
     @property
@@ -69,8 +70,16 @@ class Canceller:
         instead of ending quietly as a closed stream does."""
         return self._cancelled
 
-    def cancel(self) -> None:
-        """Close, and make the call that owns this fail."""
+    @property
+    def cancelled_by(self) -> str | None:
+        """What cancelled it first (for the error's message)."""
+        return self._cancelled_by
+
+    def cancel(self, by: str) -> None:
+        """Close, and make the call that owns this fail; ``by`` says what stopped it."""
+        with self._lock:
+            if self._cancelled_by is None:
+                self._cancelled_by = by
         self._cancelled = True
         self.close()
 

@@ -71,9 +71,9 @@ class StreamCore:
 
     def _stopped(self) -> bool:
         """Whether the stream was closed: a plain end after ``close()``,
-        RequestCancelledError after the model's ``cancel()``."""
+        RequestCancelledError after the model's ``cancel()`` or a CancelToken's."""
         if self._cancel.cancelled:
-            raise cancelled_error()
+            raise cancelled_error(self._cancel)
         return self._cancel.closed
 
     def _take(self, chunk: bytes) -> Iterator[StreamEvent]:

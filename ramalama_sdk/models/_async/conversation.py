@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ...agents.agent import ActResult, MessageCallback
     from ...agents.mcp_tools import ToolSource
     from ...chat_options import ActOptions, ChatOptions
+    from ...http.cancelling import CancelToken
     from .model import AsyncRamalamaModel
     from .streams import AsyncChatStream
 
@@ -47,20 +48,29 @@ class AsyncConversation(History):
         self._target = target
         self._context_size: int | None = None
 
-    async def say(self, text: str, **options: Unpack[ChatOptions]) -> ChatMessage:
-        """Send ``text`` with the history so far; the exchange joins the history."""
+    async def say(
+        self, text: str, *, cancel: CancelToken | None = None, **options: Unpack[ChatOptions]
+    ) -> ChatMessage:
+        """Send ``text`` with the history so far; the exchange joins the history.
+
+        ``cancel``: a CancelToken that stops this call (the requests that fit
+        the history to the context included); a stopped exchange is not kept.
+        """
         user, rest = self._model._user_turn(text, options)
-        await self._keep_within(user, rest)
-        reply = await self._model._chat([*self.history, user], rest, self._target)
+        with self._model._in_flight.call(cancel):
+            await self._keep_within(user, rest)
+            reply = await self._model._chat([*self.history, user], rest, self._target)
         self._record(user, reply)
         return reply
 
-    def stream(self, text: str, **options: Unpack[ChatOptions]) -> AsyncChatStream:
+    def stream(
+        self, text: str, *, cancel: CancelToken | None = None, **options: Unpack[ChatOptions]
+    ) -> AsyncChatStream:
         """Like ``say()``, streamed; the exchange joins the history once complete."""
         user, rest = self._model._user_turn(text, options)
         messages = [*self.history, user]
         body = self._model._complete_body(messages, rest, stream=True, target=self._target)
-        return self._model._stream(body, self._on_done(user))
+        return self._model._stream(body, self._on_done(user), cancel)
 
     async def act(
         self,
@@ -70,22 +80,24 @@ class AsyncConversation(History):
         max_rounds: int = 10,
         on_message: MessageCallback | None = None,
         raise_tool_errors: bool = False,
+        cancel: CancelToken | None = None,
         **options: Unpack[ActOptions],
     ) -> ActResult:
         """``act()`` with the history so far; the whole exchange, tool calls and
         results included, joins the history once the model has answered."""
-        await self._keep_within(ChatMessage(role="user", content=text), options)
-        history = self.history
-        result = await self._model._act(
-            text,
-            tools,
-            history,
-            max_rounds,
-            on_message,
-            raise_tool_errors,
-            options,
-            self._target,
-        )
+        with self._model._in_flight.call(cancel):
+            await self._keep_within(ChatMessage(role="user", content=text), options)
+            history = self.history
+            result = await self._model._act(
+                text,
+                tools,
+                history,
+                max_rounds,
+                on_message,
+                raise_tool_errors,
+                options,
+                self._target,
+            )
         self._record_act(len(history), result)
         return result
 

@@ -26,15 +26,17 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ...chat_options import GenerationOptions
+    from ...http.cancelling import CancelToken
     from ...types import ChatMessage
 
 
 class AsyncFeatures(AsyncClient):
     """More than chat, for the model class."""
 
-    def _open_text_stream(self, body: bytes) -> AsyncTextStream:
+    def _open_text_stream(self, body: bytes, cancel: CancelToken | None = None) -> AsyncTextStream:
+        shared, token = self._in_flight.for_stream(cancel)
         opened = self._stream_io(completions.COMPLETIONS_PATH, body, chat=False)
-        return AsyncTextStream(*opened, cancel=self._in_flight.current())
+        return AsyncTextStream(*opened, cancel=shared, token=token)
 
     # -- what the model is -------------------------------------------------
 
@@ -237,7 +239,11 @@ class AsyncFeatures(AsyncClient):
     # -- text completion ---------------------------------------------------
 
     async def complete_text(
-        self, prompt: str, **options: Unpack[GenerationOptions]
+        self,
+        prompt: str,
+        *,
+        cancel: CancelToken | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> completions.TextCompletion:
         """Continue ``prompt`` (no chat template): for base models.
 
@@ -246,14 +252,19 @@ class AsyncFeatures(AsyncClient):
 
         Options as for ``chat()``: temperature, max_tokens, top_p, seed, stop.
         A text that may be long comes as a stream, as ``chat()``'s replies do.
+        ``cancel``: a CancelToken that stops this call alone.
         """
-        return await self._complete_text(prompt, options)
+        return await self._complete_text(prompt, options, cancel=cancel)
 
     async def _complete_text(
-        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+        self,
+        prompt: str,
+        options: Mapping[str, Any],
+        target: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> completions.TextCompletion:
         """complete_text(); ``target``: the model a router serves."""
-        with self._in_flight.call():
+        with self._in_flight.call(cancel):
             if self._reply_streamed(options):
                 stream = self._stream_text(prompt, options, target)
                 await stream._read_all()
@@ -262,16 +273,26 @@ class AsyncFeatures(AsyncClient):
             answer = await self._call("POST", completions.COMPLETIONS_PATH, body)
             return completions.parse_text_completion(answer)
 
-    def stream_text(self, prompt: str, **options: Unpack[GenerationOptions]) -> AsyncTextStream:
+    def stream_text(
+        self,
+        prompt: str,
+        *,
+        cancel: CancelToken | None = None,
+        **options: Unpack[GenerationOptions],
+    ) -> AsyncTextStream:
         """``complete_text()``, streamed: iterate for text, then ``result()``."""
-        return self._stream_text(prompt, options)
+        return self._stream_text(prompt, options, cancel=cancel)
 
     def _stream_text(
-        self, prompt: str, options: Mapping[str, Any], target: str | None = None
+        self,
+        prompt: str,
+        options: Mapping[str, Any],
+        target: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> AsyncTextStream:
         name = self._target(target)
         body = completions.completion_body(name, prompt, options, stream=True)
-        return self._open_text_stream(body)
+        return self._open_text_stream(body, cancel)
 
     # -- prompts that outlive the server -----------------------------------
 

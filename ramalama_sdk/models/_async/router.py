@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ...agents.agent import ActResult, MessageCallback
     from ...agents.mcp_tools import ToolSource
     from ...chat_options import ActOptions, ChatOptions, GenerationOptions, ParseOptions
+    from ...http.cancelling import CancelToken
 
 M = TypeVar("M", bound="pydantic.BaseModel")
 _POLL = 0.05
@@ -63,7 +64,8 @@ class AsyncRamalamaRouter:
     model loads it, unloading the least recently used. ``chat()``,
     ``complete()``, ``stream()``, ``act()``, ``parse()``,
     ``complete_text()``, ``stream_text()`` and ``conversation()`` take
-    ``model=``, one of ``models``.
+    ``model=``, one of ``models``; all but ``conversation()`` take
+    ``cancel=`` (a CancelToken), as a model's do.
     """
 
     def __init__(
@@ -133,7 +135,8 @@ class AsyncRamalamaRouter:
         return self._core.api_key
 
     def cancel(self) -> int:
-        """Stop every call in flight, whichever model it names (see the model's)."""
+        """Stop every call in flight, whichever model it names (see the model's);
+        a CancelToken given as ``cancel=`` stops one call."""
         return self._core.cancel()
 
     def logs(self, tail: int = 20) -> list[str]:
@@ -175,16 +178,24 @@ class AsyncRamalamaRouter:
         history: list[ChatMessage] | None = None,
         *,
         model: str,
+        cancel: CancelToken | None = None,
         **options: Unpack[ChatOptions],
     ) -> ChatMessage:
-        """Send ``message`` to ``model`` (loaded first if it is not)."""
-        return await self._core._chat(protocol.chat_messages(message, history), options, model)
+        """Send ``message`` to ``model`` (loaded first if it is not); ``cancel``:
+        a CancelToken that stops this call alone."""
+        messages = protocol.chat_messages(message, history)
+        return await self._core._chat(messages, options, model, cancel)
 
     async def complete(
-        self, messages: list[ChatMessage], *, model: str, **options: Unpack[ChatOptions]
+        self,
+        messages: list[ChatMessage],
+        *,
+        model: str,
+        cancel: CancelToken | None = None,
+        **options: Unpack[ChatOptions],
     ) -> Completion:
         """A whole conversation to ``model``; see a model's ``complete()``."""
-        return await self._core._complete(messages, options, model)
+        return await self._core._complete(messages, options, model, cancel)
 
     def stream(
         self,
@@ -192,12 +203,13 @@ class AsyncRamalamaRouter:
         history: list[ChatMessage] | None = None,
         *,
         model: str,
+        cancel: CancelToken | None = None,
         **options: Unpack[ChatOptions],
     ) -> AsyncChatStream:
         """Yield ``model``'s reply as it is generated."""
         messages = protocol.chat_messages(message, history)
         body = self._core._complete_body(messages, options, stream=True, target=model)
-        return self._core._stream(body)
+        return self._core._stream(body, cancel=cancel)
 
     async def act(
         self,
@@ -209,11 +221,20 @@ class AsyncRamalamaRouter:
         max_rounds: int = 10,
         on_message: MessageCallback | None = None,
         raise_tool_errors: bool = False,
+        cancel: CancelToken | None = None,
         **options: Unpack[ActOptions],
     ) -> ActResult:
         """Let ``model`` call ``tools`` until it answers; see a model's ``act()``."""
         return await self._core._act(
-            prompt, tools, history, max_rounds, on_message, raise_tool_errors, options, model
+            prompt,
+            tools,
+            history,
+            max_rounds,
+            on_message,
+            raise_tool_errors,
+            options,
+            model,
+            cancel,
         )
 
     async def parse(
@@ -224,22 +245,33 @@ class AsyncRamalamaRouter:
         model: str,
         history: list[ChatMessage] | None = None,
         retries: int = 0,
+        cancel: CancelToken | None = None,
         **options: Unpack[ParseOptions],
     ) -> M:
         """``model``'s reply as a validated instance of the pydantic class ``schema``."""
-        return await self._core._parse(prompt, schema, history, retries, options, model)
+        return await self._core._parse(prompt, schema, history, retries, options, model, cancel)
 
     async def complete_text(
-        self, prompt: str, *, model: str, **options: Unpack[GenerationOptions]
+        self,
+        prompt: str,
+        *,
+        model: str,
+        cancel: CancelToken | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> TextCompletion:
         """Continue ``prompt`` with ``model`` (no chat template)."""
-        return await self._core._complete_text(prompt, options, model)
+        return await self._core._complete_text(prompt, options, model, cancel)
 
     def stream_text(
-        self, prompt: str, *, model: str, **options: Unpack[GenerationOptions]
+        self,
+        prompt: str,
+        *,
+        model: str,
+        cancel: CancelToken | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> AsyncTextStream:
         """``complete_text()``, streamed."""
-        return self._core._stream_text(prompt, options, model)
+        return self._core._stream_text(prompt, options, model, cancel)
 
     def conversation(self, system: str | None = None, *, model: str) -> AsyncConversation:
         """A conversation with ``model`` that keeps its own history."""

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from ...engine_progress import EngineProgressCallback
+from ...http.cancelling import CancelToken
 from ...http.connections import Canceller, TransportFailure
 from ...http.streaming import SSEDecoder, StreamEvent
 from ..stream_core import DoneHook, StreamCore
@@ -28,6 +29,7 @@ class AsyncChatStream(StreamCore):
         on_done: DoneHook | None = None,
         on_progress: EngineProgressCallback | None = None,
         cancel: Canceller | None = None,
+        token: CancelToken | None = None,
     ) -> None:
         super().__init__(on_done, on_progress)
         self._open = open_response
@@ -36,6 +38,8 @@ class AsyncChatStream(StreamCore):
         # Inside a call (a chat() received as a stream), the call's canceller.
         self._cancel = cancel or Canceller()
         self._owns_cancel = cancel is None
+        if token is not None:  # RequestCancelledError now if it is already cancelled
+            token.add(self._cancel)
 
     def __aiter__(self) -> AsyncIterator[str]:
         self._begin()

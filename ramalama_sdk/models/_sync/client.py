@@ -80,14 +80,14 @@ class SyncClient(FeatureCore):
         server = self._server
         cancel = self._in_flight.current()
         if cancel is not None and cancel.cancelled:  # between the rounds of a call
-            raise cancelling.cancelled_error()
+            raise cancelling.cancelled_error(cancel)
         try:
             status, data = transport.request(
                 method, path, body, self._headers(), root=root, cancel=cancel
             )
         except TransportFailure as failure:
             if cancel is not None and cancel.cancelled:
-                raise cancelling.cancelled_error() from None
+                raise cancelling.cancelled_error(cancel) from None
             raise self._failure(failure, served_by=server) from None
         if status != 200:
             raise protocol.api_error(status, data)

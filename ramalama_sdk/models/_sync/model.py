@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from ...agents.mcp_tools import ToolSource
     from ...chat_options import ActOptions, ChatOptions, ParseOptions
+    from ...http.cancelling import CancelToken
     from ..fitting import FitPolicy
 
 T = TypeVar("T")
@@ -196,6 +197,8 @@ class RamalamaModel(SyncFeatures):
         self,
         message: str,
         history: list[ChatMessage] | None = None,
+        *,
+        cancel: CancelToken | None = None,
         **options: Unpack[ChatOptions],
     ) -> ChatMessage:
         """Send ``message`` after ``history`` (not modified) and return the reply.
@@ -203,15 +206,20 @@ class RamalamaModel(SyncFeatures):
         The reply is ``{"role": "assistant", "content": "..."}``. Options:
         ``temperature``, ``max_tokens``, ``top_p``, ``seed``, ``stop``,
         ``response_format`` (a JSON schema dict or a pydantic model class),
-        ``tools``, ``images`` and the rest of ``ChatOptions``.
+        ``tools``, ``images`` and the rest of ``ChatOptions``. ``cancel``: a
+        CancelToken that stops this call alone (RequestCancelledError).
         """
-        return self._chat(protocol.chat_messages(message, history), options)
+        return self._chat(protocol.chat_messages(message, history), options, cancel=cancel)
 
     def _chat(
-        self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None = None
+        self,
+        messages: list[ChatMessage],
+        options: Mapping[str, Any],
+        target: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> ChatMessage:
         """chat() of checked messages; ``target``: the model a router serves."""
-        with self._in_flight.call():
+        with self._in_flight.call(cancel):
             return self._chat_once(messages, options, target)
 
     def _chat_once(
@@ -227,15 +235,25 @@ class RamalamaModel(SyncFeatures):
         self._check_template(body)
         return protocol.parse_chat_reply(self._call("POST", protocol.CHAT_PATH, body))
 
-    def complete(self, messages: list[ChatMessage], **options: Unpack[ChatOptions]) -> Completion:
+    def complete(
+        self,
+        messages: list[ChatMessage],
+        *,
+        cancel: CancelToken | None = None,
+        **options: Unpack[ChatOptions],
+    ) -> Completion:
         """Send a whole conversation; return message, finish reason, usage, timings,
-        tool calls, reasoning and logprobs."""
-        return self._complete(messages, options)
+        tool calls, reasoning and logprobs. ``cancel``: as for ``chat()``."""
+        return self._complete(messages, options, cancel=cancel)
 
     def _complete(
-        self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None = None
+        self,
+        messages: list[ChatMessage],
+        options: Mapping[str, Any],
+        target: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> Completion:
-        with self._in_flight.call():
+        with self._in_flight.call(cancel):
             return self._complete_once(messages, options, target)
 
     def _complete_once(
@@ -263,6 +281,7 @@ class RamalamaModel(SyncFeatures):
         max_rounds: int = 10,
         on_message: agent.MessageCallback | None = None,
         raise_tool_errors: bool = False,
+        cancel: CancelToken | None = None,
         **options: Unpack[ActOptions],
     ) -> agent.ActResult:
         """Let the model call ``tools`` (plain functions) until it answers.
@@ -273,8 +292,18 @@ class RamalamaModel(SyncFeatures):
         Each round sends the conversation, runs every tool call of the reply
         with its arguments converted to the annotated types, and sends the
         results back; it ends when a reply calls no tool. See the README.
+        ``cancel``: a CancelToken; once cancelled, no further round is sent.
         """
-        return self._act(prompt, tools, history, max_rounds, on_message, raise_tool_errors, options)
+        return self._act(
+            prompt,
+            tools,
+            history,
+            max_rounds,
+            on_message,
+            raise_tool_errors,
+            options,
+            cancel=cancel,
+        )
 
     def _act(
         self,
@@ -286,10 +315,11 @@ class RamalamaModel(SyncFeatures):
         raise_tool_errors: bool,
         options: Mapping[str, Any],
         target: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> agent.ActResult:
         """act(); ``target``: the model a router serves. MCP servers among
         ``tools`` are open for the call only."""
-        with self._in_flight.call():
+        with self._in_flight.call(cancel):
             return self._act_in_call(
                 prompt, tools, history, max_rounds, on_message, raise_tool_errors, options, target
             )
@@ -318,6 +348,7 @@ class RamalamaModel(SyncFeatures):
         *,
         history: list[ChatMessage] | None = None,
         retries: int = 0,
+        cancel: CancelToken | None = None,
         **options: Unpack[ParseOptions],
     ) -> M:
         """The reply as a validated instance of the pydantic class ``schema``.
@@ -327,9 +358,10 @@ class RamalamaModel(SyncFeatures):
         ``retries=N`` asks again up to N times, showing the model its reply's
         validation error; ParseError (with every reply) if none validates.
         (``model=City``, the former name of ``schema``, still works but warns.)
+        ``cancel``: a CancelToken that stops this call, its retries included.
         """
         schema, rest = parsing.schema_argument(schema, options)
-        return self._parse(prompt, schema, history, retries, rest)
+        return self._parse(prompt, schema, history, retries, rest, cancel=cancel)
 
     def _parse(
         self,
@@ -339,17 +371,20 @@ class RamalamaModel(SyncFeatures):
         retries: int,
         options: Mapping[str, Any],
         target: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> M:
         """parse(); ``target``: the model a router serves."""
         messages, rest = parsing.prepare_parse(prompt, history, schema, retries, options)
         steps = parsing.parse_steps(messages, schema, retries, rest)
-        with self._in_flight.call():
+        with self._in_flight.call(cancel):
             return drive_parse(steps, functools.partial(self._complete, target=target))
 
     def stream(
         self,
         message: str,
         history: list[ChatMessage] | None = None,
+        *,
+        cancel: CancelToken | None = None,
         **options: Unpack[ChatOptions],
     ) -> ChatStream:
         """Yield the reply's text as it is generated.
@@ -358,9 +393,12 @@ class RamalamaModel(SyncFeatures):
         for delta in stream:
             print(delta, end="", flush=True)
         print(stream.finish_reason, stream.usage)
+
+        ``cancel``: a CancelToken; once cancelled, the loop raises
+        RequestCancelledError (``close()`` ends it quietly instead).
         """
         messages = protocol.chat_messages(message, history)
-        return self._stream(self._complete_body(messages, options, stream=True))
+        return self._stream(self._complete_body(messages, options, stream=True), cancel=cancel)
 
     def conversation(
         self, system: str | None = None, *, fit: FitPolicy | None = None
@@ -375,6 +413,9 @@ class RamalamaModel(SyncFeatures):
         """
         return Conversation(self, system, fit=fit)
 
-    def _stream(self, body: bytes, on_done: DoneHook | None = None) -> ChatStream:
+    def _stream(
+        self, body: bytes, on_done: DoneHook | None = None, cancel: CancelToken | None = None
+    ) -> ChatStream:
+        shared, token = self._in_flight.for_stream(cancel)
         opened = self._stream_io(protocol.CHAT_PATH, body, chat=True)
-        return ChatStream(*opened, on_done, self._prompt_reporter(), self._in_flight.current())
+        return ChatStream(*opened, on_done, self._prompt_reporter(), shared, token)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ...agents.agent import ActResult, MessageCallback
     from ...agents.mcp_tools import ToolSource
     from ...chat_options import ActOptions, ChatOptions, GenerationOptions, ParseOptions
+    from ...http.cancelling import CancelToken
 
 M = TypeVar("M", bound="pydantic.BaseModel")
 _POLL = 0.05
@@ -65,7 +66,8 @@ class RamalamaRouter:
     model loads it, unloading the least recently used. ``chat()``,
     ``complete()``, ``stream()``, ``act()``, ``parse()``,
     ``complete_text()``, ``stream_text()`` and ``conversation()`` take
-    ``model=``, one of ``models``.
+    ``model=``, one of ``models``; all but ``conversation()`` take
+    ``cancel=`` (a CancelToken), as a model's do.
     """
 
     def __init__(
@@ -135,7 +137,8 @@ class RamalamaRouter:
         return self._core.api_key
 
     def cancel(self) -> int:
-        """Stop every call in flight, whichever model it names (see the model's)."""
+        """Stop every call in flight, whichever model it names (see the model's);
+        a CancelToken given as ``cancel=`` stops one call."""
         return self._core.cancel()
 
     def logs(self, tail: int = 20) -> list[str]:
@@ -177,16 +180,24 @@ class RamalamaRouter:
         history: list[ChatMessage] | None = None,
         *,
         model: str,
+        cancel: CancelToken | None = None,
         **options: Unpack[ChatOptions],
     ) -> ChatMessage:
-        """Send ``message`` to ``model`` (loaded first if it is not)."""
-        return self._core._chat(protocol.chat_messages(message, history), options, model)
+        """Send ``message`` to ``model`` (loaded first if it is not); ``cancel``:
+        a CancelToken that stops this call alone."""
+        messages = protocol.chat_messages(message, history)
+        return self._core._chat(messages, options, model, cancel)
 
     def complete(
-        self, messages: list[ChatMessage], *, model: str, **options: Unpack[ChatOptions]
+        self,
+        messages: list[ChatMessage],
+        *,
+        model: str,
+        cancel: CancelToken | None = None,
+        **options: Unpack[ChatOptions],
     ) -> Completion:
         """A whole conversation to ``model``; see a model's ``complete()``."""
-        return self._core._complete(messages, options, model)
+        return self._core._complete(messages, options, model, cancel)
 
     def stream(
         self,
@@ -194,12 +205,13 @@ class RamalamaRouter:
         history: list[ChatMessage] | None = None,
         *,
         model: str,
+        cancel: CancelToken | None = None,
         **options: Unpack[ChatOptions],
     ) -> ChatStream:
         """Yield ``model``'s reply as it is generated."""
         messages = protocol.chat_messages(message, history)
         body = self._core._complete_body(messages, options, stream=True, target=model)
-        return self._core._stream(body)
+        return self._core._stream(body, cancel=cancel)
 
     def act(
         self,
@@ -211,11 +223,20 @@ class RamalamaRouter:
         max_rounds: int = 10,
         on_message: MessageCallback | None = None,
         raise_tool_errors: bool = False,
+        cancel: CancelToken | None = None,
         **options: Unpack[ActOptions],
     ) -> ActResult:
         """Let ``model`` call ``tools`` until it answers; see a model's ``act()``."""
         return self._core._act(
-            prompt, tools, history, max_rounds, on_message, raise_tool_errors, options, model
+            prompt,
+            tools,
+            history,
+            max_rounds,
+            on_message,
+            raise_tool_errors,
+            options,
+            model,
+            cancel,
         )
 
     def parse(
@@ -226,22 +247,33 @@ class RamalamaRouter:
         model: str,
         history: list[ChatMessage] | None = None,
         retries: int = 0,
+        cancel: CancelToken | None = None,
         **options: Unpack[ParseOptions],
     ) -> M:
         """``model``'s reply as a validated instance of the pydantic class ``schema``."""
-        return self._core._parse(prompt, schema, history, retries, options, model)
+        return self._core._parse(prompt, schema, history, retries, options, model, cancel)
 
     def complete_text(
-        self, prompt: str, *, model: str, **options: Unpack[GenerationOptions]
+        self,
+        prompt: str,
+        *,
+        model: str,
+        cancel: CancelToken | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> TextCompletion:
         """Continue ``prompt`` with ``model`` (no chat template)."""
-        return self._core._complete_text(prompt, options, model)
+        return self._core._complete_text(prompt, options, model, cancel)
 
     def stream_text(
-        self, prompt: str, *, model: str, **options: Unpack[GenerationOptions]
+        self,
+        prompt: str,
+        *,
+        model: str,
+        cancel: CancelToken | None = None,
+        **options: Unpack[GenerationOptions],
     ) -> TextStream:
         """``complete_text()``, streamed."""
-        return self._core._stream_text(prompt, options, model)
+        return self._core._stream_text(prompt, options, model, cancel)
 
     def conversation(self, system: str | None = None, *, model: str) -> Conversation:
         """A conversation with ``model`` that keeps its own history."""

@@ -14,6 +14,7 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 from ...engine_progress import EngineProgressCallback
+from ...http.cancelling import CancelToken
 from ...http.connections import Canceller, TransportFailure
 from ...http.streaming import SSEDecoder, StreamEvent
 from ..stream_core import DoneHook, StreamCore
@@ -30,6 +31,7 @@ class ChatStream(StreamCore):
         on_done: DoneHook | None = None,
         on_progress: EngineProgressCallback | None = None,
         cancel: Canceller | None = None,
+        token: CancelToken | None = None,
     ) -> None:
         super().__init__(on_done, on_progress)
         self._open = open_response
@@ -38,6 +40,8 @@ class ChatStream(StreamCore):
         # Inside a call (a chat() received as a stream), the call's canceller.
         self._cancel = cancel or Canceller()
         self._owns_cancel = cancel is None
+        if token is not None:  # RequestCancelledError now if it is already cancelled
+            token.add(self._cancel)
 
     def __iter__(self) -> Iterator[str]:
         self._begin()
