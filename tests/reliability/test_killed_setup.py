@@ -11,7 +11,10 @@ Every stage is the real one: the download from the package index, cmake, the
 compiler and the probe of the real cached binary. The test waits for the
 stage's own process to appear, freezes it with SIGSTOP (so that it cannot
 finish before the kill, whatever the machine's speed), then kills ``setup``
-alone, as a timeout that signals one process does.
+alone, as a timeout that signals one process does. The probe's server lives
+for a fraction of a second, too short to be caught for sure on a busy
+machine, so it is given as ``LLAMA_SERVER``: a ``llama-server`` script that
+stops itself before it execs the real binary, where the probe starts it.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ def _is_compiler(proc: psutil.Process) -> bool:
 
 
 def _is_probe_server(proc: psutil.Process) -> bool:
-    cmdline = proc.cmdline()
-    return bool(cmdline) and os.path.basename(cmdline[0]) == "llama-server"
+    # The self-freezing script runs as ``/bin/sh .../llama-server ARGS``.
+    return "llama-server" in (os.path.basename(arg) for arg in proc.cmdline()[:2])
 
 
 STAGES: dict[str, Callable[[psutil.Process], bool]] = {
@@ -77,8 +80,13 @@ def _wait_for_stage(setup: subprocess.Popen[str], stage: str) -> psutil.Process:
     pytest.fail(f"setup never reached the {stage} stage")
 
 
-def _start_setup(cache: Path | None) -> subprocess.Popen[str]:
-    env = dict(os.environ, RAMALAMA_SDK_FORCE_BUILD="1")
+def _start_setup(cache: Path | None, server: Path | None = None) -> subprocess.Popen[str]:
+    """``setup`` building into ``cache``, or probing ``server`` (LLAMA_SERVER)."""
+    env = dict(os.environ)
+    if server is not None:
+        env["LLAMA_SERVER"] = str(server)
+    else:
+        env["RAMALAMA_SDK_FORCE_BUILD"] = "1"
     if cache is not None:
         env["XDG_CACHE_HOME"] = str(cache)
     return subprocess.Popen(
@@ -124,17 +132,41 @@ def test_the_children_of_a_killed_program_die_with_it() -> None:
             program.wait()
 
 
-@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-@pytest.mark.parametrize("stage", list(STAGES))
+# Each stage is killed, and each way of killing reaches both a stage with one
+# child (pip, cmake) and one with a tree of them (cmake --build's make and
+# compilers). The stages past the download cost a real source download and
+# unpacking each (about 20 s), so those two take one signal each rather
+# than both.
+KILLS = [
+    ("download", signal.SIGKILL),
+    ("download", signal.SIGTERM),
+    ("configure", signal.SIGKILL),
+    ("compile", signal.SIGTERM),
+    ("probe", signal.SIGKILL),
+    ("probe", signal.SIGTERM),
+]
+
+
+@pytest.mark.parametrize(
+    ("stage", "kill"), KILLS, ids=[f"{stage}-{kill.name}" for stage, kill in KILLS]
+)
 def test_a_setup_killed_by_a_ci_timeout_leaves_nothing_running(
     stage: str, kill: signal.Signals, tmp_path: Path
 ) -> None:
     # The build stages start from an empty cache; the probe stage probes the
-    # real cached build of this run (read only).
-    cache = None if stage == "probe" else tmp_path / "cache"
-    if stage == "probe" and server_build.cached(recipe_for()) is None:
-        pytest.skip("no cached source build for this CPU to probe (make install makes one)")
-    setup = _start_setup(cache)
+    # real cached build of this run, through a script that freezes itself.
+    cache = tmp_path / "cache"
+    server = None
+    if stage == "probe":
+        entry = server_build.cached(recipe_for())
+        if entry is None:
+            pytest.skip("no cached source build for this CPU to probe (make install makes one)")
+        server = tmp_path / "bin" / "llama-server"
+        server.parent.mkdir()
+        server.write_text(f'#!/bin/sh\nkill -STOP $$\nexec "{entry.binary}" "$@"\n')
+        server.chmod(0o755)
+        cache = None
+    setup = _start_setup(cache, server)
     try:
         target = _wait_for_stage(setup, stage)
         target.suspend()  # frozen mid-stage: it cannot finish before the kill
