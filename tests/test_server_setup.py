@@ -181,6 +181,15 @@ def test_older_cpus_get_a_build_without_the_extensions_they_lack() -> None:
     assert "-DGGML_NATIVE=OFF" in recipe_for("x86-64-v3").flags
 
 
+def test_avx512_cpus_with_vnni_get_the_kernels_that_use_it() -> None:
+    zen4 = recipe_for("x86-64-zen4")
+    for extension in ("AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16"):
+        assert f"-DGGML_{extension}=ON" in zen4.flags
+        assert f"-DGGML_{extension}=ON" not in recipe_for("x86-64-v3").flags
+    assert "-DGGML_NATIVE=OFF" in zen4.flags
+    assert zen4.key.startswith(f"{server_build.LLAMA_CPP_VERSION}-x86-64-zen4-")
+
+
 def _entry(root: Path, recipe: BuildRecipe, content: bytes, recorded: bytes) -> Path:
     import hashlib
 
