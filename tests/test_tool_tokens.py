@@ -8,13 +8,15 @@ that prompt, and a conversation with ``fit=`` keeps room for it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pydantic
 import pytest
 
-from ramalama_sdk import AsyncRamalamaModel, RamalamaModel
+from ramalama_sdk import AsyncRamalamaModel, McpServer, RamalamaModel
 from ramalama_sdk.testing import tiny_model
 
 
@@ -130,3 +132,97 @@ async def test_async_count_tokens_counts_the_tools(amodel: AsyncRamalamaModel) -
     assert counted == usage.prompt_tokens > await amodel.count_tokens(MESSAGES)
     with pytest.raises(TypeError, match="tools of a chat"):
         await amodel.count_tokens("Hi", tools=[add])
+
+
+# -- conversations that fit, with tools ----------------------------------------
+
+# A context where the schema of add() takes more than a third, and a few
+# exchanges of ~150 tokens fill the rest: a history fitted without counting
+# the tools overflows as soon as they are sent with it.
+CONTEXT = 1024
+SYSTEM = "Answer in a few words."
+REPLY: dict[str, Any] = {"max_tokens": 8, "temperature": 0}
+TOPICS = ["apples", "rivers", "violins", "glaciers", "lanterns", "falcons", "copper", "tulips"]
+
+
+def paragraph(topic: str) -> str:
+    """About 140 tokens of the tiny model on ``topic``."""
+    return f"Note on {topic}. " + f"A note about {topic}. " * 6
+
+
+def user_turns(messages: list[Any]) -> list[str]:
+    return [m["content"] for m in messages if m["role"] == "user"]
+
+
+@pytest.fixture(scope="module")
+def small(tools_uri: str) -> Iterator[RamalamaModel]:
+    with RamalamaModel(model=tools_uri, ctx_size=CONTEXT) as served:
+        yield served
+
+
+def _fitted(history: list[Any], topics: list[str], dropped: list[Any]) -> None:
+    """The oldest exchanges went, whole and in order; the newest stayed."""
+    asked = [paragraph(topic) for topic in topics]
+    assert dropped, "nothing was left out: the test's premise failed"
+    assert user_turns(dropped) + user_turns(history) == asked
+    assert history[0] == {"role": "system", "content": SYSTEM}
+
+
+def test_the_tools_take_a_third_of_the_context(small: RamalamaModel) -> None:
+    # The premise of the tests below.
+    alone = [{"role": "user", "content": paragraph("apples")}]
+    assert small.count_tokens(alone, tools=[add]) - small.count_tokens(alone) > CONTEXT // 3
+
+
+def test_fit_drop_counts_the_tools_of_say(small: RamalamaModel) -> None:
+    chat = small.conversation(system=SYSTEM, fit="drop")
+    for topic in TOPICS:
+        chat.say(paragraph(topic), tools=[add], **REPLY)
+    _fitted(chat.history, TOPICS, chat.dropped)
+    # The last prompt, tools included, fitted with room for its reply.
+    prompt = chat.history[:-1]
+    assert small.count_tokens(prompt, tools=[add]) <= CONTEXT - REPLY["max_tokens"]
+
+
+def test_fit_drop_counts_the_tools_of_act(small: RamalamaModel) -> None:
+    chat = small.conversation(system=SYSTEM, fit="drop")
+    for topic in TOPICS:
+        result = chat.act(paragraph(topic), [add], **REPLY)
+        assert result.rounds == 1  # the tiny model answers without calling
+    _fitted(chat.history, TOPICS, chat.dropped)
+    prompt = chat.history[:-1]
+    assert small.count_tokens(prompt, tools=[add]) <= CONTEXT - REPLY["max_tokens"]
+
+
+async def test_async_fit_summarize_counts_the_tools_of_act(tools_uri: str) -> None:
+    async with AsyncRamalamaModel(model=tools_uri, ctx_size=CONTEXT) as served:
+        chat = served.conversation(system=SYSTEM, fit="summarize")
+        for topic in TOPICS:
+            await chat.act(paragraph(topic), [add], **REPLY)
+        assert chat.summary is not None and chat.history[1] == chat.summary
+        asked = [paragraph(topic) for topic in TOPICS]
+        assert user_turns(chat.dropped) + user_turns(chat.history) == asked
+        prompt = chat.history[:-1]
+        assert await served.count_tokens(prompt, tools=[add]) <= CONTEXT - REPLY["max_tokens"]
+
+
+def test_fit_drop_counts_the_tools_of_an_mcp_server(small: RamalamaModel) -> None:
+    # The server's tools are known once it is open: the conversation opens
+    # it before fitting, and the schemas it lists are counted.
+    server = McpServer.stdio([sys.executable, str(Path(__file__).with_name("mcp_server.py"))])
+    chat = small.conversation(system=SYSTEM, fit="drop")
+    topics = TOPICS[:5]
+    for topic in topics:
+        chat.act(paragraph(topic), [server], **REPLY)
+    _fitted(chat.history, topics, chat.dropped)
+
+
+def test_bad_tools_of_a_fitted_act_fail_as_act_says(small: RamalamaModel) -> None:
+    chat = small.conversation(system=SYSTEM, fit="drop")
+    with pytest.raises(ValueError, match=r"act\(\) needs at least one tool"):
+        chat.act("Add 2 and 3", [], **REPLY)
+    with pytest.raises(TypeError, match="'weather' is a bare schema"):
+        chat.act("Add 2 and 3", [add, WEATHER], **REPLY)
+    with pytest.raises(ValueError, match="tool_choice 'mul' is neither"):
+        chat.act("Add 2 and 3", [add], tool_choice="mul", **REPLY)
+    assert chat.history == [{"role": "system", "content": SYSTEM}]
