@@ -127,6 +127,19 @@ def prepare_act(
         if not messages:
             raise ValueError("messages must hold at least one message")
     messages, options = with_images(messages, options)
+    toolset = act_tools(tools)
+    if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
+        raise ValueError(f"max_rounds must be an int >= 1, not {max_rounds!r}")
+    if on_message is not None and not callable(on_message):
+        raise TypeError("on_message must be a callable or None")
+    if "tools" in options:
+        raise TypeError("act() takes its tools as its second argument, not as tools=")
+    check_options({**options, "tools": toolset})  # every option, before the first request
+    return messages, {tool.name: tool for tool in toolset}, options
+
+
+def act_tools(tools: object) -> list[Tool]:
+    """The tools of ``act()``, checked: at least one, and each one runnable."""
     toolset = tools_from(tools)
     if not toolset:
         raise ValueError("act() needs at least one tool")
@@ -136,14 +149,7 @@ def prepare_act(
                 f"act() runs its tools: {tool.name!r} is a bare schema; give a function "
                 "or a pydantic class"
             )
-    if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
-        raise ValueError(f"max_rounds must be an int >= 1, not {max_rounds!r}")
-    if on_message is not None and not callable(on_message):
-        raise TypeError("on_message must be a callable or None")
-    if "tools" in options:
-        raise TypeError("act() takes its tools as its second argument, not as tools=")
-    check_options({**options, "tools": toolset})  # every option, before the first request
-    return messages, {tool.name: tool for tool in toolset}, options
+    return toolset
 
 
 def start(

@@ -119,8 +119,9 @@ class McpServer:
         return " ".join(self.command) if self.command else str(self.url)
 
 
-ToolSource = ToolLike | McpServer
-"""What ``act()`` takes as a tool: a function, a pydantic class, a schema, an MCP server."""
+ToolSource = ToolLike | Tool | McpServer
+"""What ``act()`` takes as a tool: a function, a pydantic class, a schema, a
+``Tool`` (an MCP server's tools are), an MCP server."""
 
 
 def split(tools: object) -> tuple[list[object], list[McpServer]]:

@@ -5,16 +5,19 @@ llama-server answers ``POST /tokenize``, ``/detokenize`` and
 way the server counts it: the messages go through the model's chat template
 (``/apply-template``), and the resulting prompt is tokenized with the special
 tokens (BOS) that a chat request adds, so the count equals the
-``prompt_tokens`` of the server's usage for the same messages.
+``prompt_tokens`` of the server's usage for the same messages. Tools go
+into the template too: the model's template writes their schemas into the
+prompt, as it does for a chat sent with them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..errors import APIError
-from ..http.protocol import check_history, json_object, preview
+from ..http.protocol import check_history, check_options, json_object, preview
 
 TOKENIZE_PATH = "/tokenize"
 DETOKENIZE_PATH = "/detokenize"
@@ -108,7 +111,31 @@ def has_images(messages: Sequence[object]) -> bool:
     return False
 
 
-def count_body(model: str, messages: object) -> bytes:
+def count_tools(text_or_messages: object, tools: object) -> list[dict[str, Any]] | None:
+    """The ``tools=`` of ``count_tokens()`` as a chat request carries them
+    (checked and converted as ``chat(tools=...)`` does); None for no tools.
+
+    >>> count_tools([{"role": "user", "content": "Hi"}], None) is None
+    True
+    >>> chat = [{"role": "user", "content": "Hi"}]
+    >>> [tool["function"]["name"] for tool in count_tools(chat, [{"name": "add"}])]
+    ['add']
+    >>> count_tools("Hi", [{"name": "add"}])
+    Traceback (most recent call last):
+    ...
+    TypeError: tools= counts the tools of a chat: give a list of messages, not a str
+    """
+    if tools is None:
+        return None
+    if not is_messages(text_or_messages):
+        kind = type(text_or_messages).__name__
+        raise TypeError(f"tools= counts the tools of a chat: give a list of messages, not a {kind}")
+    checked = check_options({"tools": tools}).get("tools")
+    assert isinstance(checked, list)
+    return checked
+
+
+def count_body(model: str, messages: object, tools: list[dict[str, Any]] | None = None) -> bytes:
     """A chat request made only for the server to count its prompt.
 
     A chat with images is counted by the server that encodes them: each image
@@ -119,7 +146,10 @@ def count_body(model: str, messages: object) -> bytes:
     checked = check_history(messages)
     if not checked:
         raise ValueError("messages must hold at least one message")
-    payload = {"model": model, "messages": checked, "max_tokens": 1, "cache_prompt": True}
+    payload: dict[str, object] = {"model": model, "messages": checked}
+    if tools is not None:
+        payload["tools"] = tools
+    payload.update(max_tokens=1, cache_prompt=True)
     return _dump(payload)
 
 
@@ -143,12 +173,20 @@ def parse_detokenized(body: bytes | str) -> str:
     return content
 
 
-def template_body(messages: object) -> bytes:
-    """The body of ``POST /apply-template`` for a checked message list."""
+def template_body(messages: object, tools: list[dict[str, Any]] | None = None) -> bytes:
+    """The body of ``POST /apply-template`` for a checked message list, and
+    the tools the template renders (llama-server reads it as a chat request).
+
+    >>> template_body([{"role": "user", "content": "Hi"}], [{"type": "function"}])
+    b'{"messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function"}]}'
+    """
     checked = check_history(messages)
     if not checked:
         raise ValueError("messages must hold at least one message")
-    return _dump({"messages": checked})
+    payload: dict[str, object] = {"messages": checked}
+    if tools is not None:
+        payload["tools"] = tools
+    return _dump(payload)
 
 
 def parse_prompt(body: bytes | str) -> str:

@@ -10,9 +10,10 @@ among the turns this module sees, so they always stay.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
+from ..http.protocol import check_options
 from ..types import ChatMessage
 
 FitPolicy = Literal["drop", "summarize"]
@@ -66,6 +67,22 @@ def budget(context_size: int, max_tokens: object, policy: FitPolicy) -> int:
         reserve = min(DEFAULT_RESERVE, context_size // 4)
     room = SUMMARY_ALLOWANCE if policy == "summarize" else 0
     return context_size - reserve - room
+
+
+def offered_tools(options: Mapping[str, object]) -> list[dict[str, Any]] | None:
+    """The tools a request with ``options`` offers, as it sends them: the
+    chat template writes them into the prompt, so they take part of the
+    budget. A ``tool_choice`` naming one tool leaves only that one; None: no tools.
+
+    >>> tools = [{"name": "add"}, {"name": "mul"}]
+    >>> [t["function"]["name"] for t in offered_tools({"tools": tools, "tool_choice": "mul"})]
+    ['mul']
+    >>> offered_tools({"max_tokens": 8}) is None
+    True
+    """
+    offered = {key: options.get(key) for key in ("tools", "tool_choice")}
+    tools = check_options(offered).get("tools")
+    return tools if isinstance(tools, list) else None
 
 
 def cuts(roles: Sequence[str]) -> list[int]:

@@ -192,6 +192,7 @@ def test_tools_to_a_model_whose_template_cannot_take_them(plain_uri: str) -> Non
             lambda: plain.complete([{"role": "user", "content": "Hi"}], tools=[add]),
             lambda: list(plain.stream("Hi", tools=[add])),
             lambda: plain.chat("Hi", tools=[add], max_tokens=8),  # a one-piece request
+            lambda: plain.count_tokens([{"role": "user", "content": "Hi"}], tools=[add]),
         ):
             with pytest.raises(UnsupportedError, match="cannot take tools") as caught:
                 call()
@@ -203,6 +204,7 @@ def test_tools_to_a_model_whose_template_cannot_take_them(plain_uri: str) -> Non
         # Without tools, or with tool_choice="none", the model still answers.
         assert plain.chat("Hi", max_tokens=4)["role"] == "assistant"
         assert plain.chat("Hi", tools=[add], tool_choice="none", max_tokens=4)["role"]
+        assert plain.count_tokens([{"role": "user", "content": "Hi"}]) > 1
 
 
 async def test_async_tools_to_a_model_whose_template_cannot_take_them(plain_uri: str) -> None:
@@ -214,6 +216,8 @@ async def test_async_tools_to_a_model_whose_template_cannot_take_them(plain_uri:
             await plain.chat("Hi", tools=[add], max_tokens=8)
         with pytest.raises(UnsupportedError, match="cannot take tools"):
             [delta async for delta in plain.stream("Hi", tools=[add])]
+        with pytest.raises(UnsupportedError, match="cannot take tools"):
+            await plain.count_tokens([{"role": "user", "content": "Hi"}], tools=[add])
         assert clock.calls == []
         assert (await plain.chat("Hi", max_tokens=4))["role"] == "assistant"
 

@@ -155,7 +155,7 @@ def test_a_setup_killed_by_a_ci_timeout_leaves_nothing_running(
 ) -> None:
     # The build stages start from an empty cache; the probe stage probes the
     # real cached build of this run, through a script that freezes itself.
-    cache = tmp_path / "cache"
+    cache: Path | None = tmp_path / "cache"
     server = None
     if stage == "probe":
         entry = server_build.cached(recipe_for())

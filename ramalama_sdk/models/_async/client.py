@@ -34,6 +34,12 @@ class AsyncClient(FeatureCore):
     async def _check_template(self, body: bytes = b"") -> None:
         """Warn (NoChatTemplateWarning) when the model has no chat template;
         UnsupportedError when ``body`` offers tools a template cannot take."""
+        await self._check_tools(body)
+        self._warn_without_template()
+
+    async def _check_tools(self, body: bytes) -> None:
+        """UnsupportedError when ``body`` offers tools the model's template
+        cannot take (what the template can do is asked once per server)."""
         if self._template_unknown():
             try:
                 props = await self._props()
@@ -41,7 +47,6 @@ class AsyncClient(FeatureCore):
                 props = None
             self._learn_template(props)
         self._refuse_tools(body)
-        self._warn_without_template()
 
     def _stream_io(self, path: str, body: bytes, *, chat: bool) -> tuple[Opener, ErrorMapper]:
         """How a stream opens, and how its failures read: as the failures of

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from ...agents import agent, mcp_tools
 from ...errors import UnsupportedError
 from ...http import protocol
 from ...types import ChatMessage
@@ -86,11 +87,32 @@ class AsyncConversation(History):
         """``act()`` with the history so far; the whole exchange, tool calls and
         results included, joins the history once the model has answered."""
         with self._model._in_flight.call(cancel):
-            await self._keep_within(ChatMessage(role="user", content=text), options)
+            kept, result = await self._act_within(
+                text, tools, max_rounds, on_message, raise_tool_errors, options
+            )
+        self._record_act(kept, result)
+        return result
+
+    async def _act_within(
+        self,
+        text: str,
+        tools: Sequence[ToolSource],
+        max_rounds: int,
+        on_message: MessageCallback | None,
+        raise_tool_errors: bool,
+        options: Mapping[str, object],
+    ) -> tuple[int, ActResult]:
+        """act() once the history fits the context with the tools' schemas;
+        the length of the history it was given, and its result. MCP servers
+        are opened here, not in act(), so that their tools are counted."""
+        async with mcp_tools.opened_async(tools) as opened:
+            toolset = agent.act_tools(opened)
+            offered = {**options, "tools": toolset}
+            await self._keep_within(ChatMessage(role="user", content=text), offered)
             history = self.history
             result = await self._model._act(
                 text,
-                tools,
+                toolset,
                 history,
                 max_rounds,
                 on_message,
@@ -98,22 +120,23 @@ class AsyncConversation(History):
                 options,
                 self._target,
             )
-        self._record_act(len(history), result)
-        return result
+        return len(history), result
 
     async def _keep_within(self, user: ChatMessage, options: Mapping[str, object]) -> None:
         """Drop (or summarise) the oldest exchanges until the history and
         ``user`` fit the context with room for the reply, counted by the
-        server's tokenizer. A cut goes down to a low-water mark, so that the
-        next turns need none. The whole prompt is counted again after each
-        cut: the per-turn counts only choose where to cut."""
+        server's tokenizer, with the tools ``options`` offer. A cut goes down
+        to a low-water mark, so that the next turns need none. The whole
+        prompt is counted again after each cut: the per-turn counts only
+        choose where to cut (the tools cost the same whatever is cut)."""
         if self._fit is None:
             return
+        tools = fitting.offered_tools(options)
         if self._context_size is None:
             self._context_size = await self._served_context()
         limit = fitting.budget(self._context_size, protocol.reply_limit(options), self._fit)
         while self._turns:
-            total = await self._model.count_tokens([*self.history, user])
+            total = await self._model.count_tokens([*self.history, user], tools=tools)
             if total <= limit:
                 return
             costs = await self._turn_costs()

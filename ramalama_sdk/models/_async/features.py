@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from ...chat_options import GenerationOptions
     from ...http.cancelling import CancelToken
+    from ...tools.definitions import ToolLike
     from ...types import ChatMessage
 
 
@@ -103,21 +104,32 @@ class AsyncFeatures(AsyncClient):
         answer = await self._call("POST", tokens.DETOKENIZE_PATH, body, root=True)
         return tokens.parse_detokenized(answer)
 
-    async def count_tokens(self, text_or_messages: str | Sequence[Any]) -> int:
+    async def count_tokens(
+        self, text_or_messages: str | Sequence[Any], *, tools: Sequence[ToolLike] | None = None
+    ) -> int:
         """How many tokens of the context a prompt takes, as the server counts.
 
         A str is counted as a ``complete_text()`` prompt; a list of messages
         as a chat, through the model's chat template: the count equals the
         ``prompt_tokens`` that a ``complete()`` of those messages reports.
+        ``tools``: the tools of the chat, as ``chat(tools=...)`` takes them;
+        the template writes their schemas into the prompt, and they are
+        counted too (UnsupportedError, as for ``chat()``, when the model's
+        template cannot take tools).
         A chat with images is counted by the server itself, which encodes
         them (a request for a one-token reply).
         """
+        schemas = tokens.count_tools(text_or_messages, tools)
         if tokens.is_messages(text_or_messages) and tokens.has_images(text_or_messages):
-            body = tokens.count_body(self.options.model, text_or_messages)
+            body = tokens.count_body(self.options.model, text_or_messages, schemas)
+            if schemas is not None:
+                await self._check_tools(body)
             answer = await self._call("POST", protocol.CHAT_PATH, body)
             return tokens.parse_prompt_tokens(answer)
         if tokens.is_messages(text_or_messages):
-            body = tokens.template_body(text_or_messages)
+            body = tokens.template_body(text_or_messages, schemas)
+            if schemas is not None:
+                await self._check_tools(body)
             prompt = tokens.parse_prompt(
                 await self._call("POST", tokens.APPLY_TEMPLATE_PATH, body, root=True)
             )

@@ -36,6 +36,12 @@ class SyncClient(FeatureCore):
     def _check_template(self, body: bytes = b"") -> None:
         """Warn (NoChatTemplateWarning) when the model has no chat template;
         UnsupportedError when ``body`` offers tools a template cannot take."""
+        self._check_tools(body)
+        self._warn_without_template()
+
+    def _check_tools(self, body: bytes) -> None:
+        """UnsupportedError when ``body`` offers tools the model's template
+        cannot take (what the template can do is asked once per server)."""
         if self._template_unknown():
             try:
                 props = self._props()
@@ -43,7 +49,6 @@ class SyncClient(FeatureCore):
                 props = None
             self._learn_template(props)
         self._refuse_tools(body)
-        self._warn_without_template()
 
     def _stream_io(self, path: str, body: bytes, *, chat: bool) -> tuple[Opener, ErrorMapper]:
         """How a stream opens, and how its failures read: as the failures of
