@@ -107,6 +107,35 @@ def chat_messages(message: object, history: object = None) -> list[ChatMessage]:
     return messages
 
 
+def prompt_messages(
+    prompt: str | Sequence[ChatMessage], history: Sequence[ChatMessage] | None
+) -> list[ChatMessage]:
+    """The checked messages of a prompt after its ``history``, or of a whole
+    list of messages (then without a history), as ``act()`` and ``parse()`` take.
+
+    >>> prompt_messages("Hi", [{"role": "system", "content": "Be brief."}])[-1]
+    {'role': 'user', 'content': 'Hi'}
+    >>> prompt_messages([{"role": "user", "content": "Hi"}], [])
+    Traceback (most recent call last):
+    ...
+    TypeError: give either a prompt with a history, or a list of messages
+    >>> prompt_messages([], None)
+    Traceback (most recent call last):
+    ...
+    ValueError: messages must hold at least one message
+    """
+    if isinstance(prompt, str):
+        messages = check_history(history)
+        messages.append(ChatMessage(role="user", content=check_message(prompt)))
+        return messages
+    if history is not None:
+        raise TypeError("give either a prompt with a history, or a list of messages")
+    messages = check_history(prompt)
+    if not messages:
+        raise ValueError("messages must hold at least one message")
+    return messages
+
+
 def check_options(options: Mapping[str, object]) -> dict[str, object]:
     """The per-request options as the server takes them; None means default.
 
