@@ -18,12 +18,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
+from ramalama_sdk import AsyncRamalamaModel, RamalamaModel
 from ramalama_sdk.process import engine
 from ramalama_sdk.stack.server_binary import LlamaServer, ProbeError, find_or_build
 from ramalama_sdk.stack.server_build import cpu_level
@@ -105,6 +107,33 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def model_uri(model_file: Path) -> str:
     return model_file.as_uri()
+
+
+@pytest.fixture(scope="session")
+def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny model with a template that takes tools: it calls one when
+    told to (``tool_choice="required"``: a grammar built from their schemas)."""
+    return tiny_model(tmp_path_factory.mktemp("tools"), tools=True).as_uri()
+
+
+def served_fixtures(uri_fixture: str, **options: Any) -> tuple[object, object]:
+    """The fixtures ``model`` (served once for the module) and ``amodel``
+    (served for each test) of the model that the fixture ``uri_fixture``
+    names, with ``options``. A module binds them by those names:
+    ``model, amodel = served_fixtures("tools_uri")``."""
+
+    @pytest.fixture(scope="module")
+    def model(request: pytest.FixtureRequest) -> Iterator[RamalamaModel]:
+        with RamalamaModel(model=request.getfixturevalue(uri_fixture), **options) as served:
+            yield served
+
+    @pytest.fixture
+    async def amodel(request: pytest.FixtureRequest) -> AsyncIterator[AsyncRamalamaModel]:
+        uri = request.getfixturevalue(uri_fixture)
+        async with AsyncRamalamaModel(model=uri, **options) as served:
+            yield served
+
+    return model, amodel
 
 
 @pytest.fixture

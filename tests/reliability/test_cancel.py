@@ -34,7 +34,6 @@ from ramalama_sdk import (
     RamalamaModel,
     RequestCancelledError,
 )
-from ramalama_sdk.testing import tiny_model
 
 LONG = "Tell me everything"  # no max_tokens: the reply would fill the context
 # For a cancel mid-reply: the server is frozen once its log shows the reply
@@ -213,11 +212,6 @@ async def test_async_cancel_stops_a_stream_before_its_first_byte(model_uri: str)
 
 
 # -- act(): cancelled between two rounds ------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tiny_model(tmp_path_factory.mktemp("cancel-act"), tools=True).as_uri()
 
 
 ACT: ActOptions = {"tool_choice": "required", "max_tokens": 300, "seed": 7}
