@@ -9,6 +9,7 @@ for docker, which no daemon here runs, with stand-ins that say so.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import platform
@@ -212,6 +213,17 @@ def in_flight(model: object) -> bool:
     transport = model._transport  # type: ignore[attr-defined]
     connections = transport._pool if transport is not None else None
     return bool(connections is not None and connections._busy)
+
+
+async def wait_sent(model: object) -> None:
+    """Wait (a minute at most) until the async model's request is on its way:
+    aiohttp holds a connection for it."""
+    connector = model._transport._session.connector  # type: ignore[attr-defined]
+    for _ in range(6000):
+        if connector._acquired:
+            break
+        await asyncio.sleep(0.01)
+    assert connector._acquired, "never sent"
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 10) -> bool:

@@ -24,6 +24,7 @@ from conftest import (
     released_replies,
     server_processes,
     started_replies,
+    wait_sent,
     wait_started,
     wait_until,
 )
@@ -194,13 +195,7 @@ async def test_async_cancel_stops_a_stream_before_its_first_byte(model_uri: str)
         llama.suspend()
         try:
             task = asyncio.ensure_future(consume())
-            # The request is on its way once aiohttp holds a connection for it.
-            connector = model._transport._session.connector  # type: ignore[union-attr]
-            for _ in range(6000):  # at most a minute
-                if connector._acquired:  # type: ignore[union-attr]
-                    break
-                await asyncio.sleep(0.01)
-            assert connector._acquired, "never sent"  # type: ignore[union-attr]
+            await wait_sent(model)
             assert model.cancel() == 1
         finally:
             llama.resume()
@@ -290,15 +285,10 @@ async def test_async_cancel_stops_complete_text(model_uri: str) -> None:
         await model.chat("warm up", max_tokens=2)
         released = settled_releases(model)
         llama = llama_server_of(model)
-        connector = model._transport._session.connector  # type: ignore[union-attr]
         llama.suspend()
         try:
             task = asyncio.ensure_future(model.complete_text("Once upon a time"))
-            for _ in range(6000):  # at most a minute
-                if connector._acquired:  # type: ignore[union-attr]
-                    break
-                await asyncio.sleep(0.01)
-            assert connector._acquired, "never sent"  # type: ignore[union-attr]
+            await wait_sent(model)
             assert model.cancel() == 1
         finally:
             llama.resume()
