@@ -19,11 +19,9 @@ clone (this package is not on PyPI; the ``ramalama-sdk`` there is another).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
 import sys
-import tempfile
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,6 +31,7 @@ if TYPE_CHECKING:
 from .stack.provision import setup
 from .stack.real_models import real_chat_model, real_embedding_model
 from .stack.tiny_vision import tiny_projector
+from .stack.whole_file import write_whole
 
 __all__ = ["real_chat_model", "real_embedding_model", "setup", "tiny_model", "tiny_projector"]
 
@@ -271,20 +270,11 @@ def tiny_model(
     tensors = _weights(np.random.default_rng(seed), tokens, types, biases)
     quantize = _QUANTIZE if quantized else {}
 
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        _write(
-            tmp_name, tokens, scores, types, tensors,
-            _chat_template(tools, thinking) if chat_template else None, quantize, pooling,
-        )  # fmt: skip
-        # mkstemp creates the file owner-only; a model is not a secret.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    template = _chat_template(tools, thinking) if chat_template else None
+    write_whole(
+        target,
+        lambda name: _write(name, tokens, scores, types, tensors, template, quantize, pooling),
+    )
     return target
 
 
