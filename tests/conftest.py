@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import platform
 import re
 import shutil
 import socket
@@ -29,7 +28,7 @@ import pytest
 from ramalama_sdk import AsyncRamalamaModel, RamalamaModel
 from ramalama_sdk.process import engine
 from ramalama_sdk.stack.server_binary import LlamaServer, ProbeError, find_or_build
-from ramalama_sdk.stack.server_build import cpu_level
+from ramalama_sdk.stack.server_build import cpu_level, cpu_name
 from ramalama_sdk.testing import tiny_model
 
 # The container test bed (podman and its image): fixture podman_bed.
@@ -54,17 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     assert _SERVER is not None
-    return [f"llama-server: {_SERVER.describe()}", f"cpu: {_cpu_name()} ({cpu_level()})"]
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return [f"llama-server: {_SERVER.describe()}", f"cpu: {cpu_name()} ({cpu_level()})"]
 
 
 def _llama_server_dir(tmp: Path) -> Path | None:

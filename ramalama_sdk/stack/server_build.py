@@ -138,6 +138,23 @@ def cpu_level(cpuinfo: str | None = None, machine: str | None = None) -> str:
     return "x86-64-v2" if "sse4_2" in flags else "x86-64"
 
 
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name, for reports.
+
+    >>> cpu_name("processor\\t: 0\\nmodel name\\t: AMD EPYC 7B13\\nflags\\t: fpu")
+    'AMD EPYC 7B13'
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def _level_flags(level: str) -> tuple[str, ...]:
     if level == "x86-64-v2":
         return tuple(f"-DGGML_{ext}=OFF" for ext in _V3_EXTENSIONS)
