@@ -8,7 +8,7 @@ matching built-in, so both ``except RamalamaError`` and, say,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
@@ -305,6 +305,11 @@ class _ContainerModeError(ServerStartError):
     engine), not the model; the way out is on the host, unless ``on_host`` is
     False (a router runs in a container only)."""
 
+    # The message: what failed ({subject}, {detail}), then the way out.
+    _FAILED: ClassVar[str]
+    _ON_HOST: ClassVar[str]
+    _IN_CONTAINER: ClassVar[str]
+
     def __init__(
         self,
         subject: str,
@@ -316,8 +321,9 @@ class _ContainerModeError(ServerStartError):
         log_tail: Sequence[str] = (),
         on_host: bool = True,
     ) -> None:
+        instead = self._ON_HOST if on_host else self._IN_CONTAINER
         super().__init__(
-            self._reason(subject, detail, on_host),
+            self._FAILED.format(subject=subject, detail=detail) + instead,
             model=model,
             command=command,
             exit_code=exit_code,
@@ -325,10 +331,6 @@ class _ContainerModeError(ServerStartError):
         )
         self._subject = subject
         self.detail = detail
-
-    @staticmethod
-    def _reason(subject: str, detail: str, on_host: bool) -> str:
-        raise NotImplementedError
 
     def in_container_only(self: _Failure) -> _Failure:
         """The same failure, for what can only run in a container (a router)."""
@@ -351,24 +353,21 @@ class ImagePullError(_ContainerModeError):
     where that can be done (``on_host``: a router cannot).
     """
 
+    _FAILED = (
+        "the container image {subject!r} could not be pulled ({detail}); choose "
+        "another with base_image=..."
+    )
+    _ON_HOST = ", or serve without containers with container=False"
+    _IN_CONTAINER = (
+        " (router mode runs in a container only), or make the image available "
+        "to the engine (podman pull, or a registry it reaches)"
+    )
+
     def __init__(
         self, image: str, detail: str, *, model: str, **context: Unpack[_FailureContext]
     ) -> None:
         super().__init__(image, detail, model=model, **context)
         self.image = image
-
-    @staticmethod
-    def _reason(subject: str, detail: str, on_host: bool) -> str:
-        instead = (
-            ", or serve without containers with container=False"
-            if on_host
-            else " (router mode runs in a container only), or make the image available "
-            "to the engine (podman pull, or a registry it reaches)"
-        )
-        return (
-            f"the container image {subject!r} could not be pulled ({detail}); choose "
-            f"another with base_image=...{instead}"
-        )
 
 
 class ContainerEngineError(_ContainerModeError):
@@ -378,20 +377,15 @@ class ContainerEngineError(_ContainerModeError):
     where that can be done (``on_host``: a router cannot).
     """
 
+    _FAILED = (
+        "{subject} could not run the server's container ({detail}); fix the engine "
+        "(its settings are in containers.conf)"
+    )
+    _ON_HOST = " or serve without containers with container=False"
+    _IN_CONTAINER = " (router mode runs in a container only)"
+
     def __init__(
         self, engine: str, detail: str, *, model: str, **context: Unpack[_FailureContext]
     ) -> None:
         super().__init__(engine, detail, model=model, **context)
         self.engine = engine
-
-    @staticmethod
-    def _reason(subject: str, detail: str, on_host: bool) -> str:
-        instead = (
-            " or serve without containers with container=False"
-            if on_host
-            else " (router mode runs in a container only)"
-        )
-        return (
-            f"{subject} could not run the server's container ({detail}); fix the engine "
-            f"(its settings are in containers.conf){instead}"
-        )
