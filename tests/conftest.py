@@ -197,6 +197,25 @@ def run_python(code: str, **kwargs: object) -> subprocess.Popen[str]:
     )
 
 
+def serving_child(
+    code: str, **kwargs: object
+) -> tuple[subprocess.Popen[str], int, list[psutil.Process]]:
+    """Start a Python child running ``code``, which serves a model and prints
+    ``PORT RAMALAMA_PID``: the child, the port and the server's processes."""
+    child = run_python(code, **kwargs)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line, child.communicate(timeout=30)[1]
+        port, ramalama_pid = (int(x) for x in line.split())
+        ramalama = psutil.Process(ramalama_pid)
+        return child, port, [ramalama, *ramalama.children(recursive=True)]
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+
+
 def in_flight(model: object) -> bool:
     """Whether one of the served model's pooled connections carries a request."""
     transport = model._transport  # type: ignore[attr-defined]
