@@ -38,7 +38,7 @@ from pathlib import Path
 
 from ..process.child_groups import ChildGroups
 from . import cache_trust
-from .cache import cache_home, locked
+from .cache import cache_home, file_sha256, locked
 from .compile_steps import (
     LLAMA_CPP_SDIST,
     BuildError,
@@ -356,11 +356,11 @@ def _install(root: Path, recipe: BuildRecipe, binary: Path, work: Path, seconds:
         "compiler": recipe.compiler,
         "build_seconds": seconds,
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "sha256": cache_trust.sha256_of(entry_dir / "llama-server"),
+        "sha256": file_sha256(entry_dir / "llama-server"),
     }
     (entry_dir / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
     (entry_dir / "build-info.json").chmod(0o644)
-    sums = {p.name: cache_trust.sha256_of(p) for p in entry_dir.iterdir()}
+    sums = {p.name: file_sha256(p) for p in entry_dir.iterdir()}
     record = work / "record"
     record.write_text(cache_trust.format_sums(sums), encoding="utf-8")
     record.chmod(0o644)
