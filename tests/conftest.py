@@ -216,6 +216,15 @@ def serving_child(
         raise
 
 
+def sockets_to(port: int) -> int:
+    """How many TCP connections this process has open to ``port``."""
+    return sum(
+        1
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    )
+
+
 def in_flight(model: object) -> bool:
     """Whether one of the served model's pooled connections carries a request."""
     transport = model._transport  # type: ignore[attr-defined]
