@@ -8,15 +8,7 @@ import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from ramalama_sdk.stack.server_build import cpu_name
 
 
 def _llama_server_version(bin_dir: Path) -> str:
@@ -37,7 +29,7 @@ def _llama_server_version(bin_dir: Path) -> str:
 def describe(bin_dir: Path) -> dict[str, str | int]:
     return {
         "nproc": len(os.sched_getaffinity(0)),
-        "cpu": _cpu_model(),
+        "cpu": cpu_name(),
         "python": platform.python_version(),
         "ramalama": version("ramalama"),
         "ramalama_sdk": version("ramalama-sdk"),

@@ -8,9 +8,11 @@ matching built-in, so both ``except RamalamaError`` and, say,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
+
     from .agents.agent import ToolRun
     from .agents.parsing import ParseAttempt
     from .types import ChatMessage
@@ -287,7 +289,65 @@ class NotARerankerWarning(UserWarning):
     """
 
 
-class ImagePullError(ServerStartError):
+_Failure = TypeVar("_Failure", bound="_ContainerModeError")
+
+if TYPE_CHECKING:
+
+    class _FailureContext(TypedDict, total=False):
+        """What a container-mode failure takes beside its subject and model."""
+
+        command: Sequence[str]
+        exit_code: int | None
+        log_tail: Sequence[str]
+        on_host: bool
+
+
+class _ContainerModeError(ServerStartError):
+    """Container mode could not serve because of ``subject`` (an image, an
+    engine), not the model; the way out is on the host, unless ``on_host`` is
+    False (a router runs in a container only)."""
+
+    # The message: what failed ({subject}, {detail}), then the way out.
+    _FAILED: ClassVar[str]
+    _ON_HOST: ClassVar[str]
+    _IN_CONTAINER: ClassVar[str]
+
+    def __init__(
+        self,
+        subject: str,
+        detail: str,
+        *,
+        model: str,
+        command: Sequence[str] = (),
+        exit_code: int | None = None,
+        log_tail: Sequence[str] = (),
+        on_host: bool = True,
+    ) -> None:
+        instead = self._ON_HOST if on_host else self._IN_CONTAINER
+        super().__init__(
+            self._FAILED.format(subject=subject, detail=detail) + instead,
+            model=model,
+            command=command,
+            exit_code=exit_code,
+            log_tail=log_tail,
+        )
+        self._subject = subject
+        self.detail = detail
+
+    def in_container_only(self: _Failure) -> _Failure:
+        """The same failure, for what can only run in a container (a router)."""
+        return type(self)(
+            self._subject,
+            self.detail,
+            model=self.model,
+            command=self.command,
+            exit_code=self.exit_code,
+            log_tail=self.log_tail,
+            on_host=False,
+        )
+
+
+class ImagePullError(_ContainerModeError):
     """Container mode: the server's container image could not be pulled.
 
     The model is not at fault. ``image`` names the image; choose another
@@ -295,89 +355,39 @@ class ImagePullError(ServerStartError):
     where that can be done (``on_host``: a router cannot).
     """
 
+    _FAILED = (
+        "the container image {subject!r} could not be pulled ({detail}); choose "
+        "another with base_image=..."
+    )
+    _ON_HOST = ", or serve without containers with container=False"
+    _IN_CONTAINER = (
+        " (router mode runs in a container only), or make the image available "
+        "to the engine (podman pull, or a registry it reaches)"
+    )
+
     def __init__(
-        self,
-        image: str,
-        detail: str,
-        *,
-        model: str,
-        command: Sequence[str] = (),
-        exit_code: int | None = None,
-        log_tail: Sequence[str] = (),
-        on_host: bool = True,
+        self, image: str, detail: str, *, model: str, **context: Unpack[_FailureContext]
     ) -> None:
-        instead = (
-            ", or serve without containers with container=False"
-            if on_host
-            else " (router mode runs in a container only), or make the image available "
-            "to the engine (podman pull, or a registry it reaches)"
-        )
-        super().__init__(
-            f"the container image {image!r} could not be pulled ({detail}); choose "
-            f"another with base_image=...{instead}",
-            model=model,
-            command=command,
-            exit_code=exit_code,
-            log_tail=log_tail,
-        )
+        super().__init__(image, detail, model=model, **context)
         self.image = image
-        self.detail = detail
-
-    def in_container_only(self) -> ImagePullError:
-        """The same failure, for what can only run in a container (a router)."""
-        return ImagePullError(
-            self.image,
-            self.detail,
-            model=self.model,
-            command=self.command,
-            exit_code=self.exit_code,
-            log_tail=self.log_tail,
-            on_host=False,
-        )
 
 
-class ContainerEngineError(ServerStartError):
+class ContainerEngineError(_ContainerModeError):
     """Container mode: the engine answers but could not run the server's container.
 
     ``engine`` names it; ``container=False`` serves on the host instead,
     where that can be done (``on_host``: a router cannot).
     """
 
-    def __init__(
-        self,
-        engine: str,
-        detail: str,
-        *,
-        model: str,
-        command: Sequence[str] = (),
-        exit_code: int | None = None,
-        log_tail: Sequence[str] = (),
-        on_host: bool = True,
-    ) -> None:
-        instead = (
-            " or serve without containers with container=False"
-            if on_host
-            else " (router mode runs in a container only)"
-        )
-        super().__init__(
-            f"{engine} could not run the server's container ({detail}); fix the engine "
-            f"(its settings are in containers.conf){instead}",
-            model=model,
-            command=command,
-            exit_code=exit_code,
-            log_tail=log_tail,
-        )
-        self.engine = engine
-        self.detail = detail
+    _FAILED = (
+        "{subject} could not run the server's container ({detail}); fix the engine "
+        "(its settings are in containers.conf)"
+    )
+    _ON_HOST = " or serve without containers with container=False"
+    _IN_CONTAINER = " (router mode runs in a container only)"
 
-    def in_container_only(self) -> ContainerEngineError:
-        """The same failure, for what can only run in a container (a router)."""
-        return ContainerEngineError(
-            self.engine,
-            self.detail,
-            model=self.model,
-            command=self.command,
-            exit_code=self.exit_code,
-            log_tail=self.log_tail,
-            on_host=False,
-        )
+    def __init__(
+        self, engine: str, detail: str, *, model: str, **context: Unpack[_FailureContext]
+    ) -> None:
+        super().__init__(engine, detail, model=model, **context)
+        self.engine = engine

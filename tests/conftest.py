@@ -9,24 +9,26 @@ for docker, which no daemon here runs, with stand-ins that say so.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
-import platform
 import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
+from ramalama_sdk import AsyncRamalamaModel, RamalamaModel
 from ramalama_sdk.process import engine
 from ramalama_sdk.stack.server_binary import LlamaServer, ProbeError, find_or_build
-from ramalama_sdk.stack.server_build import cpu_level
+from ramalama_sdk.stack.server_build import cpu_level, cpu_name
 from ramalama_sdk.testing import tiny_model
 
 # The container test bed (podman and its image): fixture podman_bed.
@@ -51,17 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     assert _SERVER is not None
-    return [f"llama-server: {_SERVER.describe()}", f"cpu: {_cpu_name()} ({cpu_level()})"]
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return [f"llama-server: {_SERVER.describe()}", f"cpu: {cpu_name()} ({cpu_level()})"]
 
 
 def _llama_server_dir(tmp: Path) -> Path | None:
@@ -105,6 +97,33 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def model_uri(model_file: Path) -> str:
     return model_file.as_uri()
+
+
+@pytest.fixture(scope="session")
+def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny model with a template that takes tools: it calls one when
+    told to (``tool_choice="required"``: a grammar built from their schemas)."""
+    return tiny_model(tmp_path_factory.mktemp("tools"), tools=True).as_uri()
+
+
+def served_fixtures(uri_fixture: str, **options: Any) -> tuple[object, object]:
+    """The fixtures ``model`` (served once for the module) and ``amodel``
+    (served for each test) of the model that the fixture ``uri_fixture``
+    names, with ``options``. A module binds them by those names:
+    ``model, amodel = served_fixtures("tools_uri")``."""
+
+    @pytest.fixture(scope="module")
+    def model(request: pytest.FixtureRequest) -> Iterator[RamalamaModel]:
+        with RamalamaModel(model=request.getfixturevalue(uri_fixture), **options) as served:
+            yield served
+
+    @pytest.fixture
+    async def amodel(request: pytest.FixtureRequest) -> AsyncIterator[AsyncRamalamaModel]:
+        uri = request.getfixturevalue(uri_fixture)
+        async with AsyncRamalamaModel(model=uri, **options) as served:
+            yield served
+
+    return model, amodel
 
 
 @pytest.fixture
@@ -178,11 +197,50 @@ def run_python(code: str, **kwargs: object) -> subprocess.Popen[str]:
     )
 
 
+def serving_child(
+    code: str, **kwargs: object
+) -> tuple[subprocess.Popen[str], int, list[psutil.Process]]:
+    """Start a Python child running ``code``, which serves a model and prints
+    ``PORT RAMALAMA_PID``: the child, the port and the server's processes."""
+    child = run_python(code, **kwargs)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line, child.communicate(timeout=30)[1]
+        port, ramalama_pid = (int(x) for x in line.split())
+        ramalama = psutil.Process(ramalama_pid)
+        return child, port, [ramalama, *ramalama.children(recursive=True)]
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+
+
+def sockets_to(port: int) -> int:
+    """How many TCP connections this process has open to ``port``."""
+    return sum(
+        1
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    )
+
+
 def in_flight(model: object) -> bool:
     """Whether one of the served model's pooled connections carries a request."""
     transport = model._transport  # type: ignore[attr-defined]
     connections = transport._pool if transport is not None else None
     return bool(connections is not None and connections._busy)
+
+
+async def wait_sent(model: object) -> None:
+    """Wait (a minute at most) until the async model's request is on its way:
+    aiohttp holds a connection for it."""
+    connector = model._transport._session.connector  # type: ignore[attr-defined]
+    for _ in range(6000):
+        if connector._acquired:
+            break
+        await asyncio.sleep(0.01)
+    assert connector._acquired, "never sent"
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 10) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from ramalama_sdk.stack import cache_trust, server_binary, server_build
-from ramalama_sdk.stack.cache import locked
+from ramalama_sdk.stack.cache import file_sha256, locked
 from ramalama_sdk.stack.server_binary import ProbeError, find_or_build
 from ramalama_sdk.stack.server_build import BuildError, build, cached, recipe_for
 
@@ -103,7 +103,7 @@ def _served_by_a_new_build(cache: Path, real_binary: Path, lines: list[str]) -> 
     found = find_or_build(progress=lines.append)
     entry = cached(recipe_for(), cache)
     assert entry is not None and found.path == entry.binary
-    assert cache_trust.sha256_of(found.path) == cache_trust.sha256_of(real_binary)
+    assert file_sha256(found.path) == file_sha256(real_binary)
     assert found.path.stat().st_uid == os.getuid()
 
 
@@ -149,7 +149,7 @@ def test_a_binary_swapped_with_its_build_info_is_refused_and_replaced(
     planted = _dies_loading(tmp_path)
     shutil.copyfile(planted, entry / "llama-server")
     info = json.loads((entry / "build-info.json").read_text())
-    info["sha256"] = cache_trust.sha256_of(planted)
+    info["sha256"] = file_sha256(planted)
     (entry / "build-info.json").write_text(json.dumps(info))
     lines: list[str] = []
     _served_by_a_new_build(cache, real_binary, lines)
@@ -242,6 +242,6 @@ def test_a_build_in_an_empty_cache_makes_an_entry_for_this_user_only(
     for path in (entry.directory, entry.binary, entry.directory / "build-info.json", record):
         assert path.stat().st_mode & 0o022 == 0, path
     assert cache_trust.parse_sums(record.read_text()) == {
-        "llama-server": cache_trust.sha256_of(entry.binary),
-        "build-info.json": cache_trust.sha256_of(entry.directory / "build-info.json"),
+        "llama-server": file_sha256(entry.binary),
+        "build-info.json": file_sha256(entry.directory / "build-info.json"),
     }

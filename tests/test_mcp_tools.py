@@ -14,12 +14,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from conftest import served_fixtures
 from ramalama_sdk import (
     AsyncRamalamaModel,
     McpServer,
@@ -31,27 +32,12 @@ from ramalama_sdk import (
 )
 from ramalama_sdk.agents.mcp_tools import schema_checker
 from ramalama_sdk.chat_options import GenerationOptions
-from ramalama_sdk.testing import tiny_model
 
 SERVER = str(Path(__file__).with_name("mcp_server.py"))
 OPTIONS: GenerationOptions = {"max_tokens": 300, "seed": 7}
 
 
-@pytest.fixture(scope="module")
-def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tiny_model(tmp_path_factory.mktemp("tools"), tools=True).as_uri()
-
-
-@pytest.fixture(scope="module")
-def model(tools_uri: str) -> Iterator[RamalamaModel]:
-    with RamalamaModel(model=tools_uri) as served:
-        yield served
-
-
-@pytest.fixture
-async def amodel(tools_uri: str) -> AsyncIterator[AsyncRamalamaModel]:
-    async with AsyncRamalamaModel(model=tools_uri) as served:
-        yield served
+model, amodel = served_fixtures("tools_uri")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from conftest import has_exited, port_is_listening, run_python, server_processes, wait_gone
+from conftest import has_exited, port_is_listening, server_processes, serving_child, wait_gone
 
 SERVE_AND_WAIT = """
 import sys, threading, time
@@ -45,13 +45,7 @@ def _start(
     model_uri: str, *, in_thread: bool, ending: str
 ) -> tuple[subprocess.Popen[str], int, list[psutil.Process]]:
     code = SERVE_AND_WAIT.format(uri=model_uri, in_thread=in_thread, ending=ending)
-    child = run_python(code, stdin=subprocess.PIPE)
-    assert child.stdout is not None
-    line = child.stdout.readline()
-    assert line, child.communicate()[1]
-    port, ramalama_pid = (int(x) for x in line.split())
-    ramalama = psutil.Process(ramalama_pid)
-    tree = [ramalama, *ramalama.children(recursive=True)]
+    child, port, tree = serving_child(code, stdin=subprocess.PIPE)
     assert any("llama-server" in p.name() for p in tree)
     assert port_is_listening(port)
     return child, port, tree
@@ -85,12 +79,9 @@ def test_dropping_the_last_reference_stops_the_server(model_uri: str) -> None:
         in_thread=False,
         ending="import gc; del model; gc.collect(); print('dropped', flush=True); time.sleep(120)",
     )
-    child = run_python(code)
+    child, port, tree = serving_child(code)
     try:
         assert child.stdout is not None
-        port, ramalama_pid = (int(x) for x in child.stdout.readline().split())
-        ramalama = psutil.Process(ramalama_pid)
-        tree = [ramalama, *ramalama.children(recursive=True)]
         assert child.stdout.readline().strip() == "dropped"
         _wait_until_gone(tree, port, limit=0.5)
     finally:

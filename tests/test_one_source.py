@@ -23,7 +23,7 @@ from test_images import png
 
 from conftest import in_flight, llama_server_of, wait_until
 from ramalama_sdk import AsyncRamalamaModel, ChatMessage, GenerationOptions, RamalamaModel
-from ramalama_sdk.testing import tiny_model, tiny_projector
+from ramalama_sdk.testing import tiny_projector
 
 # Short replies: a call's arguments are short, the final answer need not be long.
 OPTIONS: GenerationOptions = {"max_tokens": 300, "seed": 7}
@@ -37,11 +37,6 @@ IMAGE_TOKENS = 4  # the tiny projector: see test_images.py
 class Seen(pydantic.BaseModel):
     name: str
     population: int
-
-
-@pytest.fixture(scope="module")
-def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tiny_model(tmp_path_factory.mktemp("tools"), tools=True).as_uri()
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pydantic
 import pytest
 
+from conftest import served_fixtures
 from ramalama_sdk import (
     AsyncRamalamaModel,
     ParseAttempt,
@@ -21,16 +20,7 @@ class City(pydantic.BaseModel):
     population: int
 
 
-@pytest.fixture(scope="module")
-def model(model_uri: str) -> Iterator[RamalamaModel]:
-    with RamalamaModel(model=model_uri) as served:
-        yield served
-
-
-@pytest.fixture
-async def amodel(model_uri: str) -> AsyncIterator[AsyncRamalamaModel]:
-    async with AsyncRamalamaModel(model=model_uri) as served:
-        yield served
+model, amodel = served_fixtures("model_uri")
 
 
 def test_parse_returns_a_validated_instance(model: RamalamaModel) -> None:

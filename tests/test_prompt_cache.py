@@ -25,7 +25,7 @@ from ramalama_sdk import (
     UnsupportedError,
 )
 from ramalama_sdk.prompt_cache import states
-from ramalama_sdk.prompt_cache.folder import sha256_of
+from ramalama_sdk.stack.cache import file_sha256
 from ramalama_sdk.types import ChatMessage
 
 # About 900 tokens of the tiny model's vocabulary: a long system prompt.
@@ -171,7 +171,7 @@ print("ok")
     assert states_left
     for path in states_left:  # each intact: its content is what its name says
         parsed = states.parse_name(path.name)
-        assert parsed is not None and sha256_of(path) == parsed[2]
+        assert parsed is not None and file_sha256(path) == parsed[2]
     assert [p for p in tmp_path.iterdir() if p.name.startswith(states.TEMP_PREFIX)] == []
 
 

@@ -6,11 +6,23 @@ tests in test_errors_real.py produce them for real.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import pytest
 
-from ramalama_sdk import APIError, DownloadError, ModelNotFoundError, ServerStartError
+from ramalama_sdk import (
+    APIError,
+    ContainerEngineError,
+    DownloadError,
+    ImagePullError,
+    ModelNotFoundError,
+    ServerStartError,
+)
 from ramalama_sdk.http.protocol import api_error, parse_chat_reply
+from ramalama_sdk.process.containers import container_only
+from ramalama_sdk.process.containers import start_error as container_start_error
 from ramalama_sdk.process.failures import download_error, error_line, is_port_clash, start_error
+from ramalama_sdk.process.steps import Step
 
 ARGV = ["ramalama", "--nocontainer", "pull", "--", "m"]
 
@@ -123,3 +135,47 @@ def test_port_clash_and_error_line() -> None:
     assert not is_port_clash(["listening on http://127.0.0.1:1"])
     assert error_line("a\nError: first\nb\nError: last\nc") == "last"
     assert error_line("no error here\nlast line\n") == "last line"
+
+
+PODMAN_SERVE = ["ramalama", "--container", "--engine", "/usr/bin/podman", "serve", "m"]
+
+
+def _failing(error: Exception) -> Generator[Step, object, None]:
+    raise error
+    yield  # a generator of steps that fails at its first
+
+
+def _in_a_router(error: ServerStartError) -> ServerStartError:
+    """The error as a router, which runs in a container only, raises it."""
+    with pytest.raises(ServerStartError) as raised:
+        next(container_only(_failing(error)))
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("log", "kind", "names"),
+    [
+        (
+            "Error: Failed to pull image quay.io/r/r:0.25: registry quay.io is blocked",
+            ImagePullError,
+            "the container image 'quay.io/r/r:0.25' could not be pulled",
+        ),
+        (
+            "Error: runc: runc create failed: OCI permission denied",
+            ContainerEngineError,
+            "podman could not run the server's container",
+        ),
+    ],
+)
+def test_container_failures_and_their_router_form(
+    log: str, kind: type[ServerStartError], names: str
+) -> None:
+    error = container_start_error("file:///m.gguf", PODMAN_SERVE, 125, [log])
+    assert isinstance(error, kind) and names in str(error) and log in str(error)
+    assert "serve without containers with container=False" in str(error)
+    routed = _in_a_router(error)
+    assert type(routed) is kind and names in str(routed)
+    assert "container=False" not in str(routed)
+    assert "router mode runs in a container only" in str(routed)
+    kept = ("model", "command", "exit_code", "log_tail", "detail", "image", "engine")
+    assert {a: getattr(routed, a, None) for a in kept} == {a: getattr(error, a, None) for a in kept}

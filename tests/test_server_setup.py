@@ -193,7 +193,8 @@ def test_avx512_cpus_with_vnni_get_the_kernels_that_use_it() -> None:
 def _entry(root: Path, recipe: BuildRecipe, content: bytes, recorded: bytes) -> Path:
     import hashlib
 
-    from ramalama_sdk.stack.cache_trust import format_sums, sha256_of
+    from ramalama_sdk.stack.cache import file_sha256
+    from ramalama_sdk.stack.cache_trust import format_sums
 
     directory = root / recipe.key
     directory.mkdir(parents=True)
@@ -204,7 +205,7 @@ def _entry(root: Path, recipe: BuildRecipe, content: bytes, recorded: bytes) -> 
     # The record of a build, beside the entry (see cache_trust).
     sums = {
         "llama-server": info["sha256"],
-        "build-info.json": sha256_of(directory / "build-info.json"),
+        "build-info.json": file_sha256(directory / "build-info.json"),
     }
     (root / f"{recipe.key}.sha256sums").write_text(format_sums(sums))
     return directory

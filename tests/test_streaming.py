@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import pydantic
 import pytest
 
-from conftest import FULL_SLOT_TOKENS, released_replies, wait_until
+from conftest import FULL_SLOT_TOKENS, released_replies, served_fixtures, wait_until
 from ramalama_sdk import (
     APIError,
     AsyncRamalamaModel,
@@ -21,17 +21,7 @@ from ramalama_sdk import (
 )
 from ramalama_sdk.http.streaming import SSEDecoder, StreamState
 
-
-@pytest.fixture(scope="module")
-def model(model_uri: str) -> Iterator[RamalamaModel]:
-    with RamalamaModel(model=model_uri, max_tokens=32) as served:
-        yield served
-
-
-@pytest.fixture
-async def amodel(model_uri: str) -> AsyncIterator[AsyncRamalamaModel]:
-    async with AsyncRamalamaModel(model=model_uri, max_tokens=32) as served:
-        yield served
+model, amodel = served_fixtures("model_uri", max_tokens=32)
 
 
 def test_stream_yields_deltas_then_the_whole_reply(model: RamalamaModel) -> None:

@@ -10,11 +10,11 @@ closes the thinking after a few tokens, and what follows is the answer.
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from conftest import served_fixtures
 from ramalama_sdk import (
     AsyncRamalamaModel,
     ChatMessage,
@@ -39,16 +39,7 @@ def thinking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     return tiny_model(tmp_path_factory.mktemp("thinking"), thinking=True).as_uri()
 
 
-@pytest.fixture(scope="module")
-def model(thinking_uri: str) -> Iterator[RamalamaModel]:
-    with RamalamaModel(model=thinking_uri) as served:
-        yield served
-
-
-@pytest.fixture
-async def amodel(thinking_uri: str) -> AsyncIterator[AsyncRamalamaModel]:
-    async with AsyncRamalamaModel(model=thinking_uri) as served:
-        yield served
+model, amodel = served_fixtures("thinking_uri")
 
 
 def _no_tags(text: str) -> None:

@@ -12,11 +12,11 @@ import asyncio
 import enum
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
 
 import pydantic
 import pytest
 
+from conftest import served_fixtures
 from ramalama_sdk import (
     ActResult,
     AsyncRamalamaModel,
@@ -29,7 +29,6 @@ from ramalama_sdk import (
     ToolCall,
     ToolCallDict,
 )
-from ramalama_sdk.testing import tiny_model
 
 # Short replies: a call's arguments are short, the final answer need not be long.
 OPTIONS: GenerationOptions = {"max_tokens": 300, "seed": 7}
@@ -45,21 +44,7 @@ class Place(pydantic.BaseModel):
     population: int
 
 
-@pytest.fixture(scope="module")
-def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tiny_model(tmp_path_factory.mktemp("tools"), tools=True).as_uri()
-
-
-@pytest.fixture(scope="module")
-def model(tools_uri: str) -> Iterator[RamalamaModel]:
-    with RamalamaModel(model=tools_uri) as served:
-        yield served
-
-
-@pytest.fixture
-async def amodel(tools_uri: str) -> AsyncIterator[AsyncRamalamaModel]:
-    async with AsyncRamalamaModel(model=tools_uri) as served:
-        yield served
+model, amodel = served_fixtures("tools_uri")
 
 
 class Recorder:

@@ -9,15 +9,15 @@ that prompt, and a conversation with ``fit=`` keeps room for it.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pydantic
 import pytest
 
+from conftest import served_fixtures
 from ramalama_sdk import AsyncRamalamaModel, McpServer, RamalamaModel
-from ramalama_sdk.testing import tiny_model
 
 
 def add(a: int, b: int) -> int:
@@ -57,21 +57,7 @@ MESSAGES: list[Any] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tiny_model(tmp_path_factory.mktemp("tools"), tools=True).as_uri()
-
-
-@pytest.fixture(scope="module")
-def model(tools_uri: str) -> Iterator[RamalamaModel]:
-    with RamalamaModel(model=tools_uri) as served:
-        yield served
-
-
-@pytest.fixture
-async def amodel(tools_uri: str) -> AsyncIterator[AsyncRamalamaModel]:
-    async with AsyncRamalamaModel(model=tools_uri) as served:
-        yield served
+model, amodel = served_fixtures("tools_uri")
 
 
 # -- count_tokens(tools=) ------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import MaxRoundsError, ToolCallCutOffError
 from ..http.images import with_images
-from ..http.protocol import check_history, check_message, check_options
+from ..http.protocol import check_options, prompt_messages
 from ..tools.definitions import Tool, ToolArgumentsError, tool_result_text, tools_from
 from ..types import ChatMessage, Completion, ToolCall
 
@@ -117,15 +117,7 @@ def prepare_act(
 ) -> tuple[list[ChatMessage], dict[str, Tool], dict[str, Any]]:
     """Check everything before anything runs: messages, tools, options; the
     messages (``images`` joined to the last), the tools, the options left."""
-    if isinstance(prompt, str):
-        messages = check_history(history)
-        messages.append(ChatMessage(role="user", content=check_message(prompt)))
-    else:
-        if history is not None:
-            raise TypeError("give either a prompt with a history, or a list of messages")
-        messages = check_history(prompt)
-        if not messages:
-            raise ValueError("messages must hold at least one message")
+    messages = prompt_messages(prompt, history)
     messages, options = with_images(messages, options)
     toolset = act_tools(tools)
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ParseError, ReplyCutOffError
 from ..http.images import with_images
-from ..http.protocol import check_history, check_message, check_options
+from ..http.protocol import check_options, prompt_messages
 from ..tools.definitions import readable_error
 from ..types import ChatMessage, Completion
 
@@ -84,15 +84,7 @@ def prepare_parse(
     for name in ("response_format", "tools", "tool_choice"):
         if name in options:
             raise TypeError(f"parse() sets its own reply format: {name}= cannot be given")
-    if isinstance(prompt, str):
-        messages = check_history(history)
-        messages.append(ChatMessage(role="user", content=check_message(prompt)))
-    else:
-        if history is not None:
-            raise TypeError("give either a prompt with a history, or a list of messages")
-        messages = check_history(prompt)
-        if not messages:
-            raise ValueError("messages must hold at least one message")
+    messages = prompt_messages(prompt, history)
     messages, rest = with_images(messages, options)
     check_options({**rest, "response_format": model})
     return messages, rest

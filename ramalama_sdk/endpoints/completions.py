@@ -16,8 +16,8 @@ from ..chat_options import merge_extra_body
 from ..errors import APIError
 from ..http.protocol import check_options, parse_timings, parse_usage
 from ..http.streaming import DONE, StreamEvent, StreamState
+from ..http.text import check_text
 from ..types import Usage
-from .tokens import check_text
 
 COMPLETIONS_PATH = "/completions"  # under /v1
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import APIError
 from ..http.protocol import json_object, preview
+from ..http.text import check_unicode
 
 EMBEDDINGS_PATH = "/embeddings"  # under /v1, as OpenAI clients send it
 RERANK_PATH = "/rerank"
@@ -141,10 +142,7 @@ def check_texts(texts: object, what: str = "texts") -> list[str]:
             raise TypeError(f"{what}[{index}] must be a str, not {type(text).__name__}")
         if not text:
             raise ValueError(f"{what}[{index}] is empty: the server cannot take an empty text")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(f"{what}[{index}] is not valid Unicode text: {exc.reason}") from None
+        check_unicode(text, f"{what}[{index}]")
         checked.append(text)
     return checked
 

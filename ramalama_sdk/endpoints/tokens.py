@@ -18,20 +18,11 @@ from typing import Any
 
 from ..errors import APIError
 from ..http.protocol import check_history, check_options, json_object, preview
+from ..http.text import check_text
 
 TOKENIZE_PATH = "/tokenize"
 DETOKENIZE_PATH = "/detokenize"
 APPLY_TEMPLATE_PATH = "/apply-template"
-
-
-def check_text(text: object, what: str = "text") -> str:
-    if not isinstance(text, str):
-        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"{what} is not valid Unicode text: {exc.reason}") from None
-    return text
 
 
 def tokenize_body(text: object, *, add_special: bool = False) -> bytes:

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict, Union
 
 from ..types import ChatMessage
+from .text import check_unicode
 
 
 class ImageURL(TypedDict):
@@ -163,10 +164,7 @@ def check_parts(content: Sequence[object], where: str) -> list[ContentPart]:
             text = part.get("text")
             if not isinstance(text, str):
                 raise TypeError(f"{at}['text'] must be a str")
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise ValueError(f"{at}['text'] is not valid Unicode text: {exc.reason}") from None
+            check_unicode(text, f"{at}['text']")
             checked.append(TextPart(type="text", text=text))
         elif kind == "image_url":
             url = part.get("image_url")

@@ -18,6 +18,7 @@ from ..types import ROLES, ChatMessage, Completion, Usage
 from . import replies
 from .images import check_parts
 from .refusals import classify
+from .text import check_text, check_unicode
 
 CHAT_PATH = "/chat/completions"
 HEALTH_PATH = "/health"
@@ -31,18 +32,7 @@ def check_message(message: object) -> str:
     ...
     TypeError: message must be a str, not int
     """
-    if not isinstance(message, str):
-        raise TypeError(f"message must be a str, not {type(message).__name__}")
-    _check_text(message, "message")
-    return message
-
-
-def _check_text(text: str, what: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        # Lone surrogates cannot be sent as JSON to llama-server.
-        raise ValueError(f"{what} is not valid Unicode text: {exc.reason}") from None
+    return check_text(message, "message")
 
 
 def check_history(history: object) -> list[ChatMessage]:
@@ -92,7 +82,7 @@ def check_history(history: object) -> list[ChatMessage]:
                 f"history[{index}]['content'] must be a str or a list of content "
                 f"parts, not {type(content).__name__}"
             )
-        _check_text(content, f"history[{index}]['content']")
+        check_unicode(content, f"history[{index}]['content']")
         message = ChatMessage(role=role, content=content)
         replies.check_message_extras(index, item, message)
         checked.append(message)
@@ -104,6 +94,35 @@ def chat_messages(message: object, history: object = None) -> list[ChatMessage]:
     text = check_message(message)
     messages = check_history(history)
     messages.append(ChatMessage(role="user", content=text))
+    return messages
+
+
+def prompt_messages(
+    prompt: str | Sequence[ChatMessage], history: Sequence[ChatMessage] | None
+) -> list[ChatMessage]:
+    """The checked messages of a prompt after its ``history``, or of a whole
+    list of messages (then without a history), as ``act()`` and ``parse()`` take.
+
+    >>> prompt_messages("Hi", [{"role": "system", "content": "Be brief."}])[-1]
+    {'role': 'user', 'content': 'Hi'}
+    >>> prompt_messages([{"role": "user", "content": "Hi"}], [])
+    Traceback (most recent call last):
+    ...
+    TypeError: give either a prompt with a history, or a list of messages
+    >>> prompt_messages([], None)
+    Traceback (most recent call last):
+    ...
+    ValueError: messages must hold at least one message
+    """
+    if isinstance(prompt, str):
+        messages = check_history(history)
+        messages.append(ChatMessage(role="user", content=check_message(prompt)))
+        return messages
+    if history is not None:
+        raise TypeError("give either a prompt with a history, or a list of messages")
+    messages = check_history(prompt)
+    if not messages:
+        raise ValueError("messages must hold at least one message")
     return messages
 
 
@@ -182,7 +201,7 @@ def _stop(name: str, value: object) -> list[str]:
     if not all(items):
         raise ValueError(f"{name} strings must not be empty")
     for item in items:
-        _check_text(item, name)
+        check_unicode(item, name)
     return list(items)
 
 

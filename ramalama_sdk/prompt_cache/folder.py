@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..stack.cache import file_sha256
 from . import states
 from .states import StateFile, StateKey
 
 STALE_TEMP_SECONDS = 3600.0  # a save left unfinished by a killed process
-_CHUNK = 2**20
 
 
 class PromptFolder:
@@ -72,7 +71,7 @@ class PromptFolder:
         parsed = states.parse_name(name)
         if parsed is None:
             raise ValueError(f"{name!r} is not a state's name")
-        if sha256_of(self.path / name) != parsed[2]:
+        if file_sha256(self.path / name) != parsed[2]:
             raise ValueError("its content does not match its checksum (truncated or corrupt)")
 
     def commit(self, temp: str, key: StateKey) -> Path:
@@ -84,7 +83,7 @@ class PromptFolder:
         """
         source = self.path / temp
         states.header_size(_head(source))  # a sound state, or ValueError
-        final = self.path / states.state_name(key, sha256_of(source))
+        final = self.path / states.state_name(key, file_sha256(source))
         with self.locked():
             if final.exists():
                 source.unlink(missing_ok=True)
@@ -116,14 +115,6 @@ class PromptFolder:
                         if now - entry.stat().st_mtime > STALE_TEMP_SECONDS:
                             os.unlink(entry.path)
         return doomed
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def model_fingerprint(path: str | os.PathLike[str]) -> str:

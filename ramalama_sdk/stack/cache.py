@@ -29,7 +29,15 @@ def cache_home() -> Path:
 
 
 def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes, as hex."""
+    """The sha256 of a file's bytes, as hex.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as file:
+    ...     _ = file.write(b"abc")
+    ...     file.flush()
+    ...     file_sha256(Path(file.name))
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    """
     digest = hashlib.sha256()
     with path.open("rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):

@@ -21,12 +21,13 @@ without a second user account; :func:`entry_problem` applies them to a path.
 from __future__ import annotations
 
 import grp
-import hashlib
 import os
 import pwd
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+
+from .cache import file_sha256
 
 __all__ = [
     "entry_problem",
@@ -34,7 +35,6 @@ __all__ = [
     "format_sums",
     "mode_problem",
     "parse_sums",
-    "sha256_of",
 ]
 
 
@@ -118,15 +118,6 @@ def folder_problem(folder: Path, uid: int | None = None) -> str | None:
     return None
 
 
-def sha256_of(path: Path) -> str:
-    """The sha256 of a file's content, in hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def format_sums(sums: Mapping[str, str]) -> str:
     """A record in ``sha256sum`` format.
 
@@ -185,6 +176,6 @@ def entry_problem(entry: Path, record: Path, uid: int | None = None) -> str | No
             return reason
         if not path.is_file():
             return f"{path} is not a regular file"
-        if sha256_of(path) != digest:
+        if file_sha256(path) != digest:
             return f"{path} does not match its recorded sha256"
     return None

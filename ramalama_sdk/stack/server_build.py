@@ -38,7 +38,7 @@ from pathlib import Path
 
 from ..process.child_groups import ChildGroups
 from . import cache_trust
-from .cache import cache_home, locked
+from .cache import cache_home, file_sha256, locked
 from .compile_steps import (
     LLAMA_CPP_SDIST,
     BuildError,
@@ -154,6 +154,23 @@ def cpu_level(cpuinfo: str | None = None, machine: str | None = None) -> str:
     if flags >= _V3_CPU_FLAGS:
         return "x86-64-v3"
     return "x86-64-v2" if "sse4_2" in flags else "x86-64"
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name, for reports.
+
+    >>> cpu_name("processor\\t: 0\\nmodel name\\t: AMD EPYC 7B13\\nflags\\t: fpu")
+    'AMD EPYC 7B13'
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def _level_flags(level: str) -> tuple[str, ...]:
@@ -359,11 +376,11 @@ def _install(root: Path, recipe: BuildRecipe, binary: Path, work: Path, seconds:
         "compiler": recipe.compiler,
         "build_seconds": seconds,
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "sha256": cache_trust.sha256_of(entry_dir / "llama-server"),
+        "sha256": file_sha256(entry_dir / "llama-server"),
     }
     (entry_dir / "build-info.json").write_text(json.dumps(info, indent=2) + "\n")
     (entry_dir / "build-info.json").chmod(0o644)
-    sums = {p.name: cache_trust.sha256_of(p) for p in entry_dir.iterdir()}
+    sums = {p.name: file_sha256(p) for p in entry_dir.iterdir()}
     record = work / "record"
     record.write_text(cache_trust.format_sums(sums), encoding="utf-8")
     record.chmod(0o644)

@@ -6,10 +6,8 @@ in tiny_llama_weights.py; here the variant's file name and the GGUF file.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
-import tempfile
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,6 +16,7 @@ if TYPE_CHECKING:
 
 from . import tiny_llama_templates as templates
 from . import tiny_llama_weights as weights
+from .whole_file import write_whole
 
 _FILE_NAME = "tiny-llama.gguf"
 _POOLINGS = (None, "mean", "cls", "last", "rank")
@@ -119,20 +118,11 @@ def tiny_model(
     tensors = weights.random_tensors(np.random.default_rng(seed), tokens, types, biases)
     quantize = _QUANTIZE if quantized else {}
 
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        _write(
-            tmp_name, tokens, scores, types, tensors,
-            templates.chat_template(tools, thinking) if chat_template else None, quantize, pooling,
-        )  # fmt: skip
-        # mkstemp creates the file owner-only; a model is not a secret.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    template = templates.chat_template(tools, thinking) if chat_template else None
+    write_whole(
+        target,
+        lambda name: _write(name, tokens, scores, types, tensors, template, quantize, pooling),
+    )
     return target
 
 

@@ -10,11 +10,11 @@ reply is nonsense words like any reply of the tiny model.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
-import tempfile
 from typing import TYPE_CHECKING
+
+from .whole_file import write_whole
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,16 +50,7 @@ def tiny_projector(path: str | os.PathLike[str], *, seed: int = 0) -> pathlib.Pa
     if target.is_dir():
         target = target / (_FILE_NAME.replace(".gguf", f"-seed{seed}.gguf") if seed else _FILE_NAME)
     tensors = _weights(np.random.default_rng(seed))
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        _write(tmp_name, tensors)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    write_whole(target, lambda name: _write(name, tensors))
     return target
 
 

@@ -9,11 +9,11 @@ the tools' schemas), so every call below is one the real server made.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from conftest import served_fixtures
 from ramalama_sdk import (
     AsyncRamalamaModel,
     ChatMessage,
@@ -29,21 +29,7 @@ from ramalama_sdk.testing import tiny_model
 OPTIONS: GenerationOptions = {"max_tokens": 300, "seed": 7}
 
 
-@pytest.fixture(scope="module")
-def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tiny_model(tmp_path_factory.mktemp("agent-edges"), tools=True).as_uri()
-
-
-@pytest.fixture(scope="module")
-def model(tools_uri: str) -> Iterator[RamalamaModel]:
-    with RamalamaModel(model=tools_uri) as served:
-        yield served
-
-
-@pytest.fixture
-async def amodel(tools_uri: str) -> AsyncIterator[AsyncRamalamaModel]:
-    async with AsyncRamalamaModel(model=tools_uri) as served:
-        yield served
+model, amodel = served_fixtures("tools_uri")
 
 
 class Clock:

@@ -24,6 +24,7 @@ from conftest import (
     released_replies,
     server_processes,
     started_replies,
+    wait_sent,
     wait_started,
     wait_until,
 )
@@ -34,7 +35,6 @@ from ramalama_sdk import (
     RamalamaModel,
     RequestCancelledError,
 )
-from ramalama_sdk.testing import tiny_model
 
 LONG = "Tell me everything"  # no max_tokens: the reply would fill the context
 # For a cancel mid-reply: the server is frozen once its log shows the reply
@@ -195,13 +195,7 @@ async def test_async_cancel_stops_a_stream_before_its_first_byte(model_uri: str)
         llama.suspend()
         try:
             task = asyncio.ensure_future(consume())
-            # The request is on its way once aiohttp holds a connection for it.
-            connector = model._transport._session.connector  # type: ignore[union-attr]
-            for _ in range(6000):  # at most a minute
-                if connector._acquired:  # type: ignore[union-attr]
-                    break
-                await asyncio.sleep(0.01)
-            assert connector._acquired, "never sent"  # type: ignore[union-attr]
+            await wait_sent(model)
             assert model.cancel() == 1
         finally:
             llama.resume()
@@ -213,11 +207,6 @@ async def test_async_cancel_stops_a_stream_before_its_first_byte(model_uri: str)
 
 
 # -- act(): cancelled between two rounds ------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tiny_model(tmp_path_factory.mktemp("cancel-act"), tools=True).as_uri()
 
 
 ACT: ActOptions = {"tool_choice": "required", "max_tokens": 300, "seed": 7}
@@ -296,15 +285,10 @@ async def test_async_cancel_stops_complete_text(model_uri: str) -> None:
         await model.chat("warm up", max_tokens=2)
         released = settled_releases(model)
         llama = llama_server_of(model)
-        connector = model._transport._session.connector  # type: ignore[union-attr]
         llama.suspend()
         try:
             task = asyncio.ensure_future(model.complete_text("Once upon a time"))
-            for _ in range(6000):  # at most a minute
-                if connector._acquired:  # type: ignore[union-attr]
-                    break
-                await asyncio.sleep(0.01)
-            assert connector._acquired, "never sent"  # type: ignore[union-attr]
+            await wait_sent(model)
             assert model.cancel() == 1
         finally:
             llama.resume()

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 
-import psutil
 import pytest
 
 from conftest import (
@@ -25,6 +24,7 @@ from conftest import (
     llama_server_of,
     released_replies,
     server_processes,
+    sockets_to,
     started_replies,
     wait_until,
 )
@@ -91,20 +91,12 @@ def _interrupt_when_busy(
         signal.signal(signal.SIGALRM, previous)
 
 
-def _sockets_to(port: int) -> int:
-    return sum(
-        1
-        for conn in psutil.Process().net_connections(kind="tcp")
-        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
-    )
-
-
 def test_interrupted_short_chat_leaves_the_model_usable(model_uri: str) -> None:
     """A short reply comes in one piece over a kept-alive connection."""
     with RamalamaModel(model=model_uri, temp=0) as model:
         assert model.port is not None
         model.chat("warm up", max_tokens=2)  # a kept-alive connection exists
-        before = _sockets_to(model.port)
+        before = sockets_to(model.port)
         llama = llama_server_of(model)
         llama.suspend()  # the reply, however short, cannot come before the interrupt
         try:
@@ -113,7 +105,7 @@ def test_interrupted_short_chat_leaves_the_model_usable(model_uri: str) -> None:
         finally:
             llama.resume()
         # The interrupted exchange's connection is closed, not kept half-used.
-        assert _sockets_to(model.port) == before - 1
+        assert sockets_to(model.port) == before - 1
         # The next calls on the same thread work: no "Request-sent" leftovers.
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
         assert model.conversation().say("Hi", max_tokens=4)["role"] == "assistant"
@@ -131,7 +123,7 @@ def test_interrupted_long_reply_stops_the_generation(model_uri: str, call: str) 
     with RamalamaModel(model=model_uri, temp=0) as model:
         assert model.port is not None
         model.chat("warm up", max_tokens=2)
-        before, released = _sockets_to(model.port), len(released_replies(model))
+        before, released = sockets_to(model.port), len(released_replies(model))
         try:
             with pytest.raises(KeyboardInterrupt), _interrupt_when_busy(model, freeze=True):
                 if call == "chat":
@@ -149,7 +141,7 @@ def test_interrupted_long_reply_stops_the_generation(model_uri: str, call: str) 
             llama_server_of(model).resume()
         assert wait_until(lambda: len(released_replies(model)) > released, timeout=60)
         assert released_replies(model)[-1] < FULL_SLOT_TOKENS  # cut short
-        assert _sockets_to(model.port) == before  # the stream's own connection is gone
+        assert sockets_to(model.port) == before  # the stream's own connection is gone
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
 
 

@@ -8,13 +8,9 @@ parent-death SIGINT, and would outlive a killed program.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-import psutil
-
-from conftest import port_is_listening, wait_gone
+from conftest import port_is_listening, serving_child, wait_gone
 
 SCRIPT = """
 import signal
@@ -29,23 +25,12 @@ signal.sigwait({{signal.SIGINT, signal.SIGTERM}})
 
 
 def test_blocked_signals_do_not_reach_the_server(model_uri: str) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT.format(uri=model_uri)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child, port, tree = serving_child(SCRIPT.format(uri=model_uri))
     try:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        assert line, child.communicate(timeout=30)[1]
-        port, ramalama_pid = (int(x) for x in line.split())
-        root = psutil.Process(ramalama_pid)
-        tree = [root, *root.children(recursive=True)]
         blocked = int(
             next(
                 row.split()[1]
-                for row in Path(f"/proc/{ramalama_pid}/status").read_text().splitlines()
+                for row in Path(f"/proc/{tree[0].pid}/status").read_text().splitlines()
                 if row.startswith("SigBlk:")
             ),
             16,

@@ -12,6 +12,7 @@ from conftest import (
     llama_server_of,
     released_replies,
     server_processes,
+    wait_sent,
     wait_until,
 )
 from ramalama_sdk import AsyncRamalamaModel, RamalamaModel
@@ -93,13 +94,7 @@ async def test_async_stop_button_pressed_while_the_prompt_is_read(model_uri: str
         llama.suspend()
         try:
             task = asyncio.ensure_future(consume())
-            # The request is on its way once aiohttp holds a connection for it.
-            connector = model._transport._session.connector  # type: ignore[union-attr]
-            for _ in range(6000):  # at most a minute
-                if connector._acquired:  # type: ignore[union-attr]
-                    break
-                await asyncio.sleep(0.01)
-            assert connector._acquired, "never sent"  # type: ignore[union-attr]
+            await wait_sent(model)
             await stream.aclose()  # the button, from another task
         finally:
             llama.resume()

@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import threading
 
-import psutil
 import pytest
 
-from conftest import in_flight, llama_server_of, server_processes, wait_until
+from conftest import in_flight, llama_server_of, server_processes, sockets_to, wait_until
 from ramalama_sdk import RamalamaModel, ServerNotRunningError
 from ramalama_sdk.http.connections import DEFAULT_MAXSIZE
-
-
-def _sockets_to(port: int) -> int:
-    return sum(
-        1
-        for conn in psutil.Process().net_connections(kind="tcp")
-        if conn.raddr and conn.raddr.port == port and conn.status == psutil.CONN_ESTABLISHED
-    )
 
 
 def test_threads_that_end_leave_no_sockets_behind(model_uri: str) -> None:
@@ -43,7 +34,7 @@ def test_threads_that_end_leave_no_sockets_behind(model_uri: str) -> None:
             for thread in threads:
                 thread.join()
         assert errors == []
-        assert _sockets_to(model.port) <= DEFAULT_MAXSIZE
+        assert sockets_to(model.port) <= DEFAULT_MAXSIZE
     assert server_processes() == []
 
 

@@ -19,6 +19,7 @@ from ...endpoints.info import ModelDetails
 from ...endpoints.status import ServerStatus
 from ...errors import APIError
 from ...http import protocol
+from ...http.text import check_text
 from ..feature_core import check_flags, embed_result
 from . import io
 from .client import SyncClient
@@ -136,7 +137,7 @@ class SyncFeatures(SyncClient):
                 self._call("POST", tokens.APPLY_TEMPLATE_PATH, body, root=True)
             )
         else:
-            prompt = tokens.check_text(text_or_messages, "text_or_messages")
+            prompt = check_text(text_or_messages, "text_or_messages")
         return len(self.tokenize(prompt, add_special=True))
 
     # -- embeddings and rerank --------------------------------------------

@@ -219,21 +219,12 @@ class RamalamaModel(SyncFeatures):
         cancel: CancelToken | None = None,
     ) -> ChatMessage:
         """chat() of checked messages; ``target``: the model a router serves."""
-        with self._in_flight.call(cancel):
-            return self._chat_once(messages, options, target)
-
-    def _chat_once(
-        self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None
-    ) -> ChatMessage:
-        if self._reply_streamed(options):
-            body = self._complete_body(messages, options, stream=True, target=target)
-            completion = self._receive(body)
-            if completion.cut_off_while_thinking:
-                replies.warn_cut_off(stacklevel=5)  # chat(), _chat(), _chat_once()
-            return completion.message
-        body = self._complete_body(messages, options, target=target)
-        self._check_template(body)
-        return protocol.parse_chat_reply(self._call("POST", protocol.CHAT_PATH, body))
+        reply = self._exchange(messages, options, target, cancel)
+        if not isinstance(reply, Completion):
+            return protocol.parse_chat_reply(reply)
+        if reply.cut_off_while_thinking:
+            replies.warn_cut_off(stacklevel=4)  # chat(), _chat()
+        return reply.message
 
     def complete(
         self,
@@ -253,18 +244,26 @@ class RamalamaModel(SyncFeatures):
         target: str | None = None,
         cancel: CancelToken | None = None,
     ) -> Completion:
-        with self._in_flight.call(cancel):
-            return self._complete_once(messages, options, target)
+        reply = self._exchange(messages, options, target, cancel)
+        return reply if isinstance(reply, Completion) else protocol.parse_completion(reply)
 
-    def _complete_once(
-        self, messages: list[ChatMessage], options: Mapping[str, Any], target: str | None
-    ) -> Completion:
-        if self._reply_streamed(options):
-            body = self._complete_body(messages, options, stream=True, target=target)
-            return self._receive(body)
-        body = self._complete_body(messages, options, target=target)
-        self._check_template(body)
-        return protocol.parse_completion(self._call("POST", protocol.CHAT_PATH, body))
+    def _exchange(
+        self,
+        messages: list[ChatMessage],
+        options: Mapping[str, Any],
+        target: str | None,
+        cancel: CancelToken | None,
+    ) -> Completion | bytes:
+        """One chat request, as one call that cancel() and ``cancel`` reach: a
+        reply received as a stream, put together, or the body of a reply sent
+        whole."""
+        with self._in_flight.call(cancel):
+            if self._reply_streamed(options):
+                body = self._complete_body(messages, options, stream=True, target=target)
+                return self._receive(body)
+            body = self._complete_body(messages, options, target=target)
+            self._check_template(body)
+            return self._call("POST", protocol.CHAT_PATH, body)
 
     def _receive(self, body: bytes) -> Completion:
         """A reply received as a stream, returned whole (see SHORT_REPLY_TOKENS)."""
