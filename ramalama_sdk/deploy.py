@@ -17,7 +17,6 @@ link under an output name is replaced, not followed.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import ipaddress
 import os
 import re
@@ -28,7 +27,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import commands, deploy_files
+from . import caller, commands, deploy_files
 from .commands import API_KEY_ENVS, Mode
 from .deploy_files import local_model_paths as local_model_paths
 from .errors import GenerateError, GenerateTimeoutError, ModelNotFoundError, RamalamaError
@@ -209,7 +208,7 @@ def generate(
             f"the {kind!r} files for {options.model!r} serve on {options.host} "
             "without an API key: anyone who reaches that address can use the server",
             NoKeyWarning,
-            stacklevel=_caller_level(),
+            stacklevel=caller.stacklevel(),
         )
     return written
 
@@ -330,20 +329,8 @@ def _warn_local_model(files: dict[str, str]) -> None:
                 "which a cluster node does not have: push the model to an OCI "
                 "registry ('ramalama push') and generate from 'oci://REGISTRY/NAME:TAG'",
                 LocalModelWarning,
-                stacklevel=_caller_level(),
+                stacklevel=caller.stacklevel(),
             )
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` that points a warning at the first caller outside
-    this package (the model methods call generate() on the user's behalf)."""
-    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame = inspect.currentframe()
-    level = 0  # this function; warnings.warn() is called by its caller
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame = frame.f_back
-        level += 1
-    return max(level, 1)
 
 
 def _failure(

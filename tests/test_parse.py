@@ -84,8 +84,9 @@ def test_bad_parse_arguments_fail_before_sending(model: RamalamaModel) -> None:
 def test_the_schema_keeps_its_old_keyword_with_a_warning(model: RamalamaModel) -> None:
     """Programs written for parse(prompt, model=City) keep working; the
     keyword ``model`` is now the served model's name (as on a router)."""
-    with pytest.warns(DeprecationWarning, match="schema"):
+    with pytest.warns(DeprecationWarning, match="schema") as record:
         city: City = model.parse("Name a large city.", model=City, max_tokens=200, seed=1)  # type: ignore[call-arg]
+    assert record[0].filename == __file__  # the warning points at the caller
     assert isinstance(city, City)
     assert isinstance(model.parse("Name a large city.", schema=City, max_tokens=200, seed=1), City)
     with pytest.raises(TypeError, match="both"):

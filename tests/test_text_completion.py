@@ -54,10 +54,12 @@ def test_stream_text(base: RamalamaModel) -> None:
 
 def test_chat_on_a_model_without_template_warns(base: RamalamaModel, model_uri: str) -> None:
     assert base.info().has_chat_template is False
-    with pytest.warns(NoChatTemplateWarning, match="complete_text"):
+    with pytest.warns(NoChatTemplateWarning, match="complete_text") as record:
         base.chat("Hello")
-    with pytest.warns(NoChatTemplateWarning):
+    assert record[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(NoChatTemplateWarning) as record:
         "".join(base.stream("Hello"))
+    assert record[0].filename == __file__
     with RamalamaModel(model=model_uri, max_tokens=4) as templated, warnings.catch_warnings():
         warnings.simplefilter("error")  # a model with a template: no warning
         templated.chat("Hello")

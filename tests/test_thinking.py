@@ -84,9 +84,12 @@ def test_thinking_cut_off_by_max_tokens_is_said(model: RamalamaModel) -> None:
     result = model.complete(USER, temperature=0, max_tokens=3)
     assert result.finish_reason == "length" and result.content == ""
     assert result.reasoning and result.cut_off_while_thinking
-    with pytest.warns(ThinkingCutOffWarning, match="max_tokens ran out while the model was"):
+    with pytest.warns(
+        ThinkingCutOffWarning, match="max_tokens ran out while the model was"
+    ) as record:
         reply = model.chat("Why?", temperature=0, max_tokens=3)
     assert reply["content"] == "" and reply["reasoning_content"]
+    assert record[0].filename == __file__  # the warning points at the caller
 
 
 def test_thinking_can_be_turned_off_per_call(model: RamalamaModel) -> None:
@@ -135,8 +138,9 @@ async def test_async_reasoning_in_replies_and_streams(amodel: AsyncRamalamaModel
     assert "".join(e.text for e in events if e.kind == "reasoning") == whole.reasoning
     plain = amodel.stream("Why is the sky blue?", **THINK)
     assert "".join([t async for t in plain]) == whole.content
-    with pytest.warns(ThinkingCutOffWarning):
+    with pytest.warns(ThinkingCutOffWarning) as record:
         await amodel.chat("Why?", temperature=0, max_tokens=3)
+    assert record[0].filename == __file__
 
 
 def test_thinking_cut_off_in_a_streamed_reply_is_said_too(model: RamalamaModel) -> None:

@@ -9,11 +9,11 @@ validation error, up to N more times. Pure: a driver performs the requests.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import caller
 from ..errors import ParseError, ReplyCutOffError
 from ..http.images import with_images
 from ..http.protocol import check_options, prompt_messages
@@ -56,11 +56,10 @@ def schema_argument(
         old = rest.pop("model")
         if schema is not None:
             raise TypeError("parse() got both schema and model=: give the class as schema")
-        warnings.warn(
+        caller.warn(
             "parse(model=...) is deprecated: give the pydantic class as schema= "
             "(or as the second argument)",
             DeprecationWarning,
-            stacklevel=3,
         )
         schema = old
     if schema is None:

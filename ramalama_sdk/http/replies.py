@@ -7,10 +7,10 @@ with ``tool_calls`` and ``tool`` messages answering them.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from .. import caller
 from ..errors import APIError
 from ..types import ChatMessage, TokenLogprob, ToolCall, ToolCallDict, TopLogprob
 
@@ -126,13 +126,12 @@ def _bytes(value: object) -> list[int] | None:
     return None
 
 
-def warn_cut_off(stacklevel: int = 4) -> None:
+def warn_cut_off() -> None:
     """Warn that only the reasoning arrived: the caller of ``chat()`` sees only ""."""
-    warnings.warn(
+    caller.warn(
         "max_tokens ran out while the model was thinking: the answer is empty "
         "(raise max_tokens, or pass chat_template_kwargs={'enable_thinking': False})",
         ThinkingCutOffWarning,
-        stacklevel=stacklevel,
     )
 
 

@@ -8,9 +8,9 @@ This core holds what both shells decide the same way.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 
+from .. import caller
 from ..endpoints import info as info_module
 from ..endpoints import status as status_module
 from ..endpoints.info import ModelDetails
@@ -181,13 +181,12 @@ class FeatureCore(ModelCore):
     def _warn_without_template(self) -> None:
         seen = self._template_seen
         if seen is not None and seen[0] is self._server_key() and seen[1] is False:
-            warnings.warn(
+            caller.warn(
                 f"{self.options.model!r} has no chat template in its GGUF (a base "
                 "model?): the server wraps the chat in a generic ChatML template the "
                 "model never learnt, so replies may echo the prompt or show "
                 "'<|im_end|>'. Use complete_text() for a base model.",
                 NoChatTemplateWarning,
-                stacklevel=4,
             )
 
 

@@ -223,7 +223,7 @@ class RamalamaModel(SyncFeatures):
         if not isinstance(reply, Completion):
             return protocol.parse_chat_reply(reply)
         if reply.cut_off_while_thinking:
-            replies.warn_cut_off(stacklevel=4)  # chat(), _chat()
+            replies.warn_cut_off()
         return reply.message
 
     def complete(
