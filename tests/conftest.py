@@ -276,6 +276,18 @@ def started_replies(model: object) -> int:
     return sum(1 for line in lines if _LAUNCH.search(line))
 
 
+def settled(model: object, replies: int) -> tuple[int, int]:
+    """(begun, released) from the server's log, once it shows the first
+    ``replies`` replies begun and released. llama-server writes its log from
+    a thread of its own, so the lines of a reply may come after the reply
+    itself: counting at once could miss them, and a count taken too low lets
+    a later wait end on a line of a reply that was already over."""
+    assert wait_until(
+        lambda: started_replies(model) >= replies and len(released_replies(model)) >= replies, 60
+    ), f"the server's log never showed {replies} replies begun and released"
+    return started_replies(model), len(released_replies(model))
+
+
 def wait_started(model: object, since: int) -> None:
     """Until the server has begun a request beyond the first ``since``."""
     assert wait_until(lambda: started_replies(model) > since, timeout=120), "never started"

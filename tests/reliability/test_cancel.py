@@ -23,6 +23,7 @@ from conftest import (
     llama_server_of,
     released_replies,
     server_processes,
+    settled,
     started_replies,
     wait_sent,
     wait_started,
@@ -40,8 +41,11 @@ LONG = "Tell me everything"  # no max_tokens: the reply would fill the context
 # For a cancel mid-reply: the server is frozen once its log shows the reply
 # began. A reply that would run for a minute (not the 1-4 s of a 2048-token
 # context here) leaves no chance that it ends before the freeze, on a loaded
-# machine too; cut short, its slot still holds far fewer than FULL_SLOT_TOKENS.
-BIG_CONTEXT, BIG_REPLY = 32_768, 30_000
+# machine too. Once resumed, llama-server's generating loop runs on until its
+# HTTP thread finds the connection closed, which a busy machine can delay by
+# a few thousand tokens of the tiny model; a reply cut short is still released
+# well before half of its way (CUT_SHORT).
+BIG_CONTEXT, BIG_REPLY, CUT_SHORT = 32_768, 30_000, 15_000
 
 
 def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
@@ -59,17 +63,10 @@ def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object
     return thread, outcome
 
 
-def settled_releases(model: object) -> int:
-    """How many replies the server has released, once it has released every
-    one it began (the log line of a reply may come after the reply)."""
-    assert wait_until(lambda: len(released_replies(model)) >= started_replies(model), 60)
-    return len(released_replies(model))
-
-
 def assert_cut_short(model: object, released_before: int) -> None:
     """The server released every reply since ``released_before`` early."""
     assert wait_until(lambda: len(released_replies(model)) > released_before, timeout=120)
-    assert all(n < FULL_SLOT_TOKENS for n in released_replies(model)[released_before:])
+    assert all(n < CUT_SHORT for n in released_replies(model)[released_before:])
 
 
 def test_cancel_with_nothing_in_flight_is_a_no_op(model_uri: str) -> None:
@@ -85,7 +82,7 @@ def test_cancel_with_nothing_in_flight_is_a_no_op(model_uri: str) -> None:
 def test_cancel_stops_a_long_chat_from_another_thread(model_uri: str) -> None:
     with RamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         model.chat("warm up", max_tokens=2)
-        started, released = started_replies(model), settled_releases(model)
+        started, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         thread, outcome = in_thread(lambda: model.chat(LONG, max_tokens=BIG_REPLY))
         wait_started(model, started)
@@ -123,7 +120,7 @@ def test_cancel_stops_a_short_chat_before_the_first_byte(model_uri: str) -> None
 def test_cancel_stops_a_stream_before_its_first_byte(model_uri: str) -> None:
     with RamalamaModel(model=model_uri, temp=0) as model:
         model.chat("warm up", max_tokens=2)
-        released = settled_releases(model)
+        _, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         stream = model.stream(LONG)
         llama.suspend()
@@ -144,7 +141,7 @@ def test_cancel_stops_a_stream_before_its_first_byte(model_uri: str) -> None:
 async def test_async_cancel_stops_a_long_chat_from_another_task(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         await model.chat("warm up", max_tokens=2)
-        started, released = started_replies(model), settled_releases(model)
+        started, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         task = asyncio.ensure_future(model.chat(LONG, max_tokens=BIG_REPLY))
         await asyncio.to_thread(wait_started, model, started)
@@ -163,7 +160,7 @@ async def test_async_cancel_from_another_thread(model_uri: str) -> None:
     """A GUI thread presses the button of a model that lives in an event loop."""
     async with AsyncRamalamaModel(model=model_uri, temp=0, ctx_size=BIG_CONTEXT) as model:
         await model.chat("warm up", max_tokens=2)
-        started, released = started_replies(model), settled_releases(model)
+        started, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         task = asyncio.ensure_future(
             model.complete([{"role": "user", "content": LONG}], max_tokens=BIG_REPLY)
@@ -183,7 +180,7 @@ async def test_async_cancel_from_another_thread(model_uri: str) -> None:
 async def test_async_cancel_stops_a_stream_before_its_first_byte(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
         await model.chat("warm up", max_tokens=2)
-        released = settled_releases(model)
+        _, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         stream = model.stream(LONG)
         received: list[str] = []
@@ -283,7 +280,7 @@ def test_cancel_stops_parse(model_uri: str) -> None:
 async def test_async_cancel_stops_complete_text(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
         await model.chat("warm up", max_tokens=2)
-        released = settled_releases(model)
+        _, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         llama.suspend()
         try:

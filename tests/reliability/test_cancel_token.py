@@ -19,7 +19,14 @@ from collections.abc import Callable
 import pydantic
 import pytest
 
-from conftest import llama_server_of, released_replies, started_replies, wait_started, wait_until
+from conftest import (
+    llama_server_of,
+    released_replies,
+    settled,
+    started_replies,
+    wait_started,
+    wait_until,
+)
 from ramalama_sdk import (
     ActOptions,
     AsyncRamalamaModel,
@@ -73,13 +80,6 @@ async def wait_busy(model: AsyncRamalamaModel, count: int) -> None:
     raise AssertionError(f"{count} requests never went out")
 
 
-def settled_releases(model: object) -> int:
-    """How many replies the server has released, once it has released every
-    one it began."""
-    assert wait_until(lambda: len(released_replies(model)) >= started_replies(model), 60)
-    return len(released_replies(model))
-
-
 def assert_cut_short(model: object, released_before: int, count: int = 1) -> None:
     """The server released ``count`` more replies, every one cut short."""
     assert wait_until(lambda: len(released_replies(model)) >= released_before + count, 120)
@@ -106,7 +106,7 @@ def test_a_token_stops_its_call_and_not_the_other(model_uri: str) -> None:
         model=model_uri, temp=0, ctx_size=BIG_CONTEXT, runtime_args=TWO_SLOTS
     ) as model:
         model.chat("warm up", max_tokens=2)
-        started, released = started_replies(model), settled_releases(model)
+        started, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         mine, theirs = CancelToken(), CancelToken()
         stopped, stopped_out = in_thread(
@@ -140,7 +140,7 @@ async def test_async_one_token_stops_its_calls_and_not_the_other(model_uri: str)
         model=model_uri, temp=0, ctx_size=BIG_CONTEXT, runtime_args=TWO_SLOTS
     ) as model:
         await model.chat("warm up", max_tokens=2)
-        started, released = started_replies(model), settled_releases(model)
+        started, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         shared, theirs = CancelToken(), CancelToken()
         chat = asyncio.ensure_future(model.chat(LONG, max_tokens=BIG_REPLY, cancel=shared))
@@ -197,7 +197,7 @@ def test_one_token_stops_calls_of_two_models(model_uri: str) -> None:
 def test_a_token_stops_one_stream_before_its_first_byte(model_uri: str) -> None:
     with RamalamaModel(model=model_uri, temp=0, runtime_args=TWO_SLOTS) as model:
         model.chat("warm up", max_tokens=2)
-        released = settled_releases(model)
+        _, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         mine = CancelToken()
         stopped = model.stream(LONG, cancel=mine)
@@ -222,7 +222,7 @@ def test_a_token_stops_one_stream_before_its_first_byte(model_uri: str) -> None:
 async def test_async_a_token_stops_one_stream_before_its_first_byte(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0, runtime_args=TWO_SLOTS) as model:
         await model.chat("warm up", max_tokens=2)
-        released = settled_releases(model)
+        _, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         mine = CancelToken()
         stopped = model.stream_text(LONG, cancel=mine)

@@ -12,6 +12,7 @@ from conftest import (
     llama_server_of,
     released_replies,
     server_processes,
+    settled,
     wait_sent,
     wait_until,
 )
@@ -51,7 +52,7 @@ def test_stop_button_pressed_while_the_prompt_is_read(model_uri: str) -> None:
     for nobody. Here the server is frozen before it even reads the request."""
     with RamalamaModel(model=model_uri, temp=0) as model:
         model.chat("warm up", max_tokens=2)
-        released = len(released_replies(model))
+        _, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         stream = model.stream("Tell me everything")  # no max_tokens: up to the context
         outcome: list[object] = []
@@ -82,7 +83,7 @@ def test_stop_button_pressed_while_the_prompt_is_read(model_uri: str) -> None:
 async def test_async_stop_button_pressed_while_the_prompt_is_read(model_uri: str) -> None:
     async with AsyncRamalamaModel(model=model_uri, temp=0) as model:
         await model.chat("warm up", max_tokens=2)
-        released = len(released_replies(model))
+        _, released = settled(model, 1)  # the warm-up's
         llama = llama_server_of(model)
         stream = model.stream("Tell me everything")
         received: list[str] = []
