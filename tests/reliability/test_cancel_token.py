@@ -330,6 +330,8 @@ def every_call(model: RamalamaModel, cancel: object) -> list[Callable[[], object
         lambda: chat.say("Hi", max_tokens=4, **kw),  # type: ignore[arg-type]
         lambda: list(chat.stream("Hi", max_tokens=4, **kw)),  # type: ignore[arg-type]
         lambda: chat.act("Hi", [], max_tokens=4, **kw),  # type: ignore[arg-type]
+        lambda: model.classify("I love it", ["good", "bad"], **kw),  # type: ignore[arg-type]
+        lambda: model.score("Is it?", **kw),  # type: ignore[arg-type]
     ]
 
 
@@ -379,6 +381,62 @@ def test_a_cancel_that_is_not_a_token_is_a_type_error(model_uri: str, bad: objec
         assert started_replies(model) == started
         assert model.cancel() == 0
         assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
+
+
+# -- the calls of several requests: classify() and embed() -------------------
+
+LABELS = ["good", "bad", "neither"]  # one request (and one tokenize) per label
+
+
+def test_a_token_stops_classify_and_no_label_after_it_is_asked(model_uri: str) -> None:
+    with RamalamaModel(model=model_uri, temp=0) as model:
+        model.chat("warm up", max_tokens=2)
+        started, _ = settled(model, 1)  # the warm-up's
+        llama = llama_server_of(model)
+        token = CancelToken()
+        llama.suspend()  # the first request of classify() waits, unread
+        try:
+            thread, outcome = in_thread(lambda: model.classify("I love it", LABELS, cancel=token))
+            assert wait_until(lambda: busy(model) == 1, timeout=60), "never sent"
+            assert token.cancel() == 1
+            thread.join(timeout=120)
+        finally:
+            llama.resume()
+        assert len(outcome) == 1 and isinstance(outcome[0], RequestCancelledError), outcome
+        assert BY_TOKEN in str(outcome[0])
+        # The server began the next reply, and no label's before it.
+        assert model.chat("Hello", max_tokens=4)["role"] == "assistant"
+        assert settled(model, started + 1)[0] == started + 1
+        assert model.classify("I love it", LABELS).label in LABELS  # and it works
+
+
+@pytest.fixture(scope="module")
+def embedding_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return tiny_model(tmp_path_factory.mktemp("embedding"), pooling="mean").as_uri()
+
+
+async def test_async_cancel_stops_embed_between_its_batches(embedding_uri: str) -> None:
+    texts = ["one", "two", "three", "four"]
+    async with AsyncRamalamaModel(model=embedding_uri, embedding=True) as model:
+        assert len(await model.embed(texts, batch_size=1)) == 4
+        llama = llama_server_of(model)
+        token = CancelToken()
+        llama.suspend()  # the first batch waits, unread
+        try:
+            task = asyncio.ensure_future(model.embed(texts, batch_size=1, cancel=token))
+            await wait_busy(model, 1)
+            assert token.cancel() == 1
+            with pytest.raises(RequestCancelledError, match=BY_TOKEN):
+                await asyncio.wait_for(task, timeout=120)
+        finally:
+            llama.resume()
+        assert len(await model.embed(texts, batch_size=1)) == 4  # it keeps working
+        for bad in ("stop", 1):
+            with pytest.raises(TypeError, match="cancel must be a CancelToken"):
+                await model.embed("x", cancel=bad)  # type: ignore[call-overload]
+        with pytest.raises(RequestCancelledError, match=BY_TOKEN):
+            await model.embed("x", cancel=token)  # already cancelled: nothing is sent
+        assert model.cancel() == 0
 
 
 def test_the_router_checks_cancel_before_anything() -> None:

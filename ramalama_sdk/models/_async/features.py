@@ -148,6 +148,7 @@ class AsyncFeatures(AsyncClient):
         normalize: bool = ...,
         batch_size: int = ...,
         numpy: Literal[False] = ...,
+        cancel: CancelToken | None = ...,
     ) -> list[list[float]]: ...
 
     @overload
@@ -158,6 +159,7 @@ class AsyncFeatures(AsyncClient):
         normalize: bool = ...,
         batch_size: int = ...,
         numpy: Literal[True],
+        cancel: CancelToken | None = ...,
     ) -> Any: ...
 
     async def embed(
@@ -167,6 +169,7 @@ class AsyncFeatures(AsyncClient):
         normalize: bool = False,
         batch_size: int = embeddings.DEFAULT_BATCH_SIZE,
         numpy: bool = False,
+        cancel: CancelToken | None = None,
     ) -> Any:
         """One embedding vector per text, in order (a str is a list of one).
 
@@ -176,30 +179,39 @@ class AsyncFeatures(AsyncClient):
         requests of ``batch_size`` texts. ``normalize=True`` scales each
         vector to unit length (llama-server already does by default);
         ``numpy=True`` returns one float32 array, a row per text.
+        ``cancel``: a CancelToken that stops this call alone (the batches
+        not yet sent are never sent); ``model.cancel()`` reaches it too.
         """
         checked = embeddings.check_texts(texts)
         size = embeddings.check_batch_size(batch_size)
         check_flags(normalize=normalize, numpy=numpy)
         self._check_embeddable()
         vectors: list[list[float]] = []
-        for batch in embeddings.batches(checked, size):
-            body = embeddings.embeddings_body(self.options.model, batch)
-            answer = await self._call("POST", embeddings.EMBEDDINGS_PATH, body)
-            vectors += embeddings.parse_embeddings(answer, len(batch))
+        with self._in_flight.call(cancel):
+            for batch in embeddings.batches(checked, size):
+                body = embeddings.embeddings_body(self.options.model, batch)
+                answer = await self._call("POST", embeddings.EMBEDDINGS_PATH, body)
+                vectors += embeddings.parse_embeddings(answer, len(batch))
         return embed_result(vectors, normalize, numpy)
 
     async def rerank(
-        self, query: str, documents: Sequence[str], *, top_n: int | None = None
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        top_n: int | None = None,
+        cancel: CancelToken | None = None,
     ) -> list[RankedDocument]:
         """The documents ordered by relevance to ``query``, best first.
 
         Needs a reranker model served with ``rerank=True``. ``top_n`` keeps
         only the best ones. Each item has ``index`` (in ``documents``),
-        ``document`` and ``score``.
+        ``document`` and ``score``. ``cancel``: as for ``embed()``.
         """
         body = embeddings.rerank_body(self.options.model, query, documents, top_n)
         docs = embeddings.check_texts(documents, "documents")
-        answer = await self._call("POST", embeddings.RERANK_PATH, body)
+        with self._in_flight.call(cancel):
+            answer = await self._call("POST", embeddings.RERANK_PATH, body)
         return embeddings.parse_rerank(answer, docs, top_n)
 
     # -- choosing among labels -----------------------------------------------
@@ -211,6 +223,7 @@ class AsyncFeatures(AsyncClient):
         *,
         instruction: str = classify.DEFAULT_INSTRUCTION,
         history: list[ChatMessage] | None = None,
+        cancel: CancelToken | None = None,
     ) -> classify.Classification:
         """Which of ``labels`` the model gives ``text``, with a probability each.
 
@@ -221,17 +234,20 @@ class AsyncFeatures(AsyncClient):
         Each label is scored by the model's own probability of answering it
         (one short request per label, on any chat model; one after the other,
         so that the first request fills the prompt cache for the rest).
+        ``cancel``: a CancelToken that stops this call alone (the labels not
+        yet asked about are never asked); ``model.cancel()`` reaches it too.
         """
         checked = classify.check_labels(labels)
         messages = classify.prompt_messages(text, checked, instruction, history)
         scores = {}
-        for label in checked:
-            ids = await self.tokenize(label)
-            body = classify.forced_body(self.options.model, messages, ids)
-            answer = await self._call("POST", protocol.CHAT_PATH, body)
-            scores[label] = classify.label_logprob(
-                label, protocol.parse_completion(answer), len(ids)
-            )
+        with self._in_flight.call(cancel):
+            for label in checked:
+                ids = await self.tokenize(label)
+                body = classify.forced_body(self.options.model, messages, ids)
+                answer = await self._call("POST", protocol.CHAT_PATH, body)
+                scores[label] = classify.label_logprob(
+                    label, protocol.parse_completion(answer), len(ids)
+                )
         return classify.classification(scores)
 
     async def score(
@@ -240,13 +256,16 @@ class AsyncFeatures(AsyncClient):
         *,
         instruction: str = "Answer the question.",
         history: list[ChatMessage] | None = None,
+        cancel: CancelToken | None = None,
     ) -> float:
         """The probability that the model answers Yes (against No) to ``text``.
 
         model.score("Is this review positive? 'Great phone!'")   # e.g. 0.93
         """
         labels = [classify.YES, classify.NO]
-        result = await self.classify(text, labels, instruction=instruction, history=history)
+        result = await self.classify(
+            text, labels, instruction=instruction, history=history, cancel=cancel
+        )
         return result.probabilities[classify.YES]
 
     # -- text completion ---------------------------------------------------

@@ -150,6 +150,7 @@ class SyncFeatures(SyncClient):
         normalize: bool = ...,
         batch_size: int = ...,
         numpy: Literal[False] = ...,
+        cancel: CancelToken | None = ...,
     ) -> list[list[float]]: ...
 
     @overload
@@ -160,6 +161,7 @@ class SyncFeatures(SyncClient):
         normalize: bool = ...,
         batch_size: int = ...,
         numpy: Literal[True],
+        cancel: CancelToken | None = ...,
     ) -> Any: ...
 
     def embed(
@@ -169,6 +171,7 @@ class SyncFeatures(SyncClient):
         normalize: bool = False,
         batch_size: int = embeddings.DEFAULT_BATCH_SIZE,
         numpy: bool = False,
+        cancel: CancelToken | None = None,
     ) -> Any:
         """One embedding vector per text, in order (a str is a list of one).
 
@@ -178,30 +181,39 @@ class SyncFeatures(SyncClient):
         requests of ``batch_size`` texts. ``normalize=True`` scales each
         vector to unit length (llama-server already does by default);
         ``numpy=True`` returns one float32 array, a row per text.
+        ``cancel``: a CancelToken that stops this call alone (the batches
+        not yet sent are never sent); ``model.cancel()`` reaches it too.
         """
         checked = embeddings.check_texts(texts)
         size = embeddings.check_batch_size(batch_size)
         check_flags(normalize=normalize, numpy=numpy)
         self._check_embeddable()
         vectors: list[list[float]] = []
-        for batch in embeddings.batches(checked, size):
-            body = embeddings.embeddings_body(self.options.model, batch)
-            answer = self._call("POST", embeddings.EMBEDDINGS_PATH, body)
-            vectors += embeddings.parse_embeddings(answer, len(batch))
+        with self._in_flight.call(cancel):
+            for batch in embeddings.batches(checked, size):
+                body = embeddings.embeddings_body(self.options.model, batch)
+                answer = self._call("POST", embeddings.EMBEDDINGS_PATH, body)
+                vectors += embeddings.parse_embeddings(answer, len(batch))
         return embed_result(vectors, normalize, numpy)
 
     def rerank(
-        self, query: str, documents: Sequence[str], *, top_n: int | None = None
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        top_n: int | None = None,
+        cancel: CancelToken | None = None,
     ) -> list[RankedDocument]:
         """The documents ordered by relevance to ``query``, best first.
 
         Needs a reranker model served with ``rerank=True``. ``top_n`` keeps
         only the best ones. Each item has ``index`` (in ``documents``),
-        ``document`` and ``score``.
+        ``document`` and ``score``. ``cancel``: as for ``embed()``.
         """
         body = embeddings.rerank_body(self.options.model, query, documents, top_n)
         docs = embeddings.check_texts(documents, "documents")
-        answer = self._call("POST", embeddings.RERANK_PATH, body)
+        with self._in_flight.call(cancel):
+            answer = self._call("POST", embeddings.RERANK_PATH, body)
         return embeddings.parse_rerank(answer, docs, top_n)
 
     # -- choosing among labels -----------------------------------------------
@@ -213,6 +225,7 @@ class SyncFeatures(SyncClient):
         *,
         instruction: str = classify.DEFAULT_INSTRUCTION,
         history: list[ChatMessage] | None = None,
+        cancel: CancelToken | None = None,
     ) -> classify.Classification:
         """Which of ``labels`` the model gives ``text``, with a probability each.
 
@@ -223,17 +236,20 @@ class SyncFeatures(SyncClient):
         Each label is scored by the model's own probability of answering it
         (one short request per label, on any chat model; one after the other,
         so that the first request fills the prompt cache for the rest).
+        ``cancel``: a CancelToken that stops this call alone (the labels not
+        yet asked about are never asked); ``model.cancel()`` reaches it too.
         """
         checked = classify.check_labels(labels)
         messages = classify.prompt_messages(text, checked, instruction, history)
         scores = {}
-        for label in checked:
-            ids = self.tokenize(label)
-            body = classify.forced_body(self.options.model, messages, ids)
-            answer = self._call("POST", protocol.CHAT_PATH, body)
-            scores[label] = classify.label_logprob(
-                label, protocol.parse_completion(answer), len(ids)
-            )
+        with self._in_flight.call(cancel):
+            for label in checked:
+                ids = self.tokenize(label)
+                body = classify.forced_body(self.options.model, messages, ids)
+                answer = self._call("POST", protocol.CHAT_PATH, body)
+                scores[label] = classify.label_logprob(
+                    label, protocol.parse_completion(answer), len(ids)
+                )
         return classify.classification(scores)
 
     def score(
@@ -242,13 +258,16 @@ class SyncFeatures(SyncClient):
         *,
         instruction: str = "Answer the question.",
         history: list[ChatMessage] | None = None,
+        cancel: CancelToken | None = None,
     ) -> float:
         """The probability that the model answers Yes (against No) to ``text``.
 
         model.score("Is this review positive? 'Great phone!'")   # e.g. 0.93
         """
         labels = [classify.YES, classify.NO]
-        result = self.classify(text, labels, instruction=instruction, history=history)
+        result = self.classify(
+            text, labels, instruction=instruction, history=history, cancel=cancel
+        )
         return result.probabilities[classify.YES]
 
     # -- text completion ---------------------------------------------------
