@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -104,6 +105,12 @@ def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The tiny model with a template that takes tools: it calls one when
     told to (``tool_choice="required"``: a grammar built from their schemas)."""
     return tiny_model(tmp_path_factory.mktemp("tools"), tools=True).as_uri()
+
+
+@pytest.fixture(scope="session")
+def embedding_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny model declaring mean pooling, as embedding GGUFs do."""
+    return tiny_model(tmp_path_factory.mktemp("embedding"), pooling="mean").as_uri()
 
 
 def served_fixtures(uri_fixture: str, **options: Any) -> tuple[object, object]:
@@ -225,22 +232,41 @@ def sockets_to(port: int) -> int:
     )
 
 
+def busy(model: object) -> int:
+    """How many of the blocking model's pooled connections carry a request now."""
+    transport = model._transport  # type: ignore[attr-defined]
+    return len(transport._pool._busy) if transport is not None else 0
+
+
 def in_flight(model: object) -> bool:
     """Whether one of the served model's pooled connections carries a request."""
-    transport = model._transport  # type: ignore[attr-defined]
-    connections = transport._pool if transport is not None else None
-    return bool(connections is not None and connections._busy)
+    return busy(model) > 0
 
 
-async def wait_sent(model: object) -> None:
-    """Wait (a minute at most) until the async model's request is on its way:
-    aiohttp holds a connection for it."""
+async def wait_sent(model: object, count: int = 1) -> None:
+    """Wait (a minute at most) until ``count`` requests of the async model are
+    on their way: aiohttp holds a connection for each."""
     connector = model._transport._session.connector  # type: ignore[attr-defined]
     for _ in range(6000):
-        if connector._acquired:
-            break
+        if len(connector._acquired) >= count:
+            return
         await asyncio.sleep(0.01)
-    assert connector._acquired, "never sent"
+    raise AssertionError(f"{count} request(s) never went out")
+
+
+def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """Run ``call`` in a worker thread; its outcome (result or exception) lands in the list."""
+    outcome: list[object] = []
+
+    def worker() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    return thread, outcome
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 10) -> bool:

@@ -24,13 +24,6 @@ DIMENSIONS = 64  # the tiny model's embedding length
 
 
 @pytest.fixture(scope="module")
-def embedding_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The tiny model declaring mean pooling, as embedding GGUFs do."""
-    directory = tmp_path_factory.mktemp("embedding")
-    return tiny_model(directory / "tiny-embed.gguf", pooling="mean").as_uri()
-
-
-@pytest.fixture(scope="module")
 def embedder(embedding_uri: str) -> Iterator[RamalamaModel]:
     with RamalamaModel(model=embedding_uri, embedding=True) as served:
         yield served

@@ -21,7 +21,7 @@ import pydantic
 import pytest
 from test_images import png
 
-from conftest import in_flight, llama_server_of, wait_until
+from conftest import in_flight, in_thread, llama_server_of, wait_until
 from ramalama_sdk import AsyncRamalamaModel, ChatMessage, GenerationOptions, RamalamaModel
 from ramalama_sdk.testing import tiny_projector
 
@@ -187,18 +187,9 @@ def test_a_conversation_keeps_the_image_the_model_saw(
     path.write_bytes(png())
     chat = vision.conversation()
     llama = llama_server_of(vision)
-    outcome: list[object] = []
-
-    def ask() -> None:
-        try:
-            outcome.append(chat.say("What is it?", images=[path], max_tokens=4))
-        except BaseException as exc:
-            outcome.append(exc)
-
     llama.suspend()  # the answer cannot come before the file is gone
     try:
-        worker = threading.Thread(target=ask)
-        worker.start()
+        worker, outcome = in_thread(lambda: chat.say("What is it?", images=[path], max_tokens=4))
         assert wait_until(lambda: in_flight(vision), timeout=60), "never sent"
         path.unlink()
     finally:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 
 import pydantic
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from conftest import (
     FULL_SLOT_TOKENS,
     in_flight,
+    in_thread,
     llama_server_of,
     released_replies,
     server_processes,
@@ -46,21 +46,6 @@ LONG = "Tell me everything"  # no max_tokens: the reply would fill the context
 # a few thousand tokens of the tiny model; a reply cut short is still released
 # well before half of its way (CUT_SHORT).
 BIG_CONTEXT, BIG_REPLY, CUT_SHORT = 32_768, 30_000, 15_000
-
-
-def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
-    """Run ``call`` in a worker thread; its outcome (result or exception) lands in the list."""
-    outcome: list[object] = []
-
-    def worker() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    return thread, outcome
 
 
 def assert_cut_short(model: object, released_before: int) -> None:

@@ -20,10 +20,13 @@ import pydantic
 import pytest
 
 from conftest import (
+    busy,
+    in_thread,
     llama_server_of,
     released_replies,
     settled,
     started_replies,
+    wait_sent,
     wait_started,
     wait_until,
 )
@@ -37,7 +40,6 @@ from ramalama_sdk import (
     RamalamaRouter,
     RequestCancelledError,
 )
-from ramalama_sdk.testing import tiny_model
 
 LONG = "Tell me everything"
 PROMPT: list[ChatMessage] = [{"role": "user", "content": LONG}]
@@ -47,37 +49,6 @@ BIG_CONTEXT, BIG_REPLY, CUT_SHORT = 32_768, 30_000, 15_000
 OTHER_REPLY = 32  # the call that goes on: at temperature 0 it runs to this
 TWO_SLOTS = ["--parallel", "2"]
 BY_TOKEN = "stopped by its CancelToken"
-
-
-def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
-    """Run ``call`` in a worker thread; its outcome (result or exception) lands in the list."""
-    outcome: list[object] = []
-
-    def worker() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    return thread, outcome
-
-
-def busy(model: RamalamaModel) -> int:
-    """How many of the blocking model's connections carry a request now."""
-    transport = model._transport
-    return len(transport._pool._busy) if transport is not None else 0  # type: ignore[union-attr]
-
-
-async def wait_busy(model: AsyncRamalamaModel, count: int) -> None:
-    """Until aiohttp holds ``count`` connections: those requests are on their way."""
-    connector = model._transport._session.connector  # type: ignore[union-attr]
-    for _ in range(6000):  # at most a minute
-        if len(connector._acquired) >= count:  # type: ignore[union-attr]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{count} requests never went out")
 
 
 def assert_cut_short(model: object, released_before: int, count: int = 1) -> None:
@@ -151,7 +122,7 @@ async def test_async_one_token_stops_its_calls_and_not_the_other(model_uri: str)
             other = asyncio.ensure_future(
                 model.complete(PROMPT, max_tokens=OTHER_REPLY, cancel=theirs)
             )
-            await wait_busy(model, 3)
+            await wait_sent(model, 3)
             assert shared.cancel() == 2
         finally:
             llama.resume()
@@ -234,7 +205,7 @@ async def test_async_a_token_stops_one_stream_before_its_first_byte(model_uri: s
         llama.suspend()
         try:
             tasks = [asyncio.ensure_future(read(s)) for s in (stopped, other)]
-            await wait_busy(model, 2)
+            await wait_sent(model, 2)
             assert mine.cancel() == 1  # from this task
         finally:
             llama.resume()
@@ -249,11 +220,6 @@ async def test_async_a_token_stops_one_stream_before_its_first_byte(model_uri: s
 
 
 # -- act(): stopped between two rounds ----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tools_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tiny_model(tmp_path_factory.mktemp("cancel-token-act"), tools=True).as_uri()
 
 
 ACT: ActOptions = {"tool_choice": "required", "max_tokens": 300, "seed": 7}
@@ -410,11 +376,6 @@ def test_a_token_stops_classify_and_no_label_after_it_is_asked(model_uri: str) -
         assert model.classify("I love it", LABELS).label in LABELS  # and it works
 
 
-@pytest.fixture(scope="module")
-def embedding_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return tiny_model(tmp_path_factory.mktemp("embedding"), pooling="mean").as_uri()
-
-
 async def test_async_cancel_stops_embed_between_its_batches(embedding_uri: str) -> None:
     texts = ["one", "two", "three", "four"]
     async with AsyncRamalamaModel(model=embedding_uri, embedding=True) as model:
@@ -424,7 +385,7 @@ async def test_async_cancel_stops_embed_between_its_batches(embedding_uri: str) 
         llama.suspend()  # the first batch waits, unread
         try:
             task = asyncio.ensure_future(model.embed(texts, batch_size=1, cancel=token))
-            await wait_busy(model, 1)
+            await wait_sent(model, 1)
             assert token.cancel() == 1
             with pytest.raises(RequestCancelledError, match=BY_TOKEN):
                 await asyncio.wait_for(task, timeout=120)

@@ -11,7 +11,14 @@ import threading
 
 import pytest
 
-from conftest import in_flight, llama_server_of, server_processes, sockets_to, wait_until
+from conftest import (
+    in_flight,
+    in_thread,
+    llama_server_of,
+    server_processes,
+    sockets_to,
+    wait_until,
+)
 from ramalama_sdk import RamalamaModel, ServerNotRunningError
 from ramalama_sdk.http.connections import DEFAULT_MAXSIZE
 
@@ -42,19 +49,11 @@ def test_stop_racing_a_chat_says_the_model_was_stopped(model_uri: str) -> None:
     model = RamalamaModel(model=model_uri, temp=0)
     model.serve()
     model.chat("warm up", max_tokens=2)
-    outcome: list[BaseException] = []
-
-    def long_chat() -> None:
-        try:
-            model.chat("Go on", max_tokens=1500)
-        except BaseException as exc:
-            outcome.append(exc)
 
     # The reply cannot end before the stop, however fast this machine: the
     # server is frozen (SIGSTOP; the stop's SIGKILL still ends it).
     llama_server_of(model).suspend()
-    thread = threading.Thread(target=long_chat)
-    thread.start()
+    thread, outcome = in_thread(lambda: model.chat("Go on", max_tokens=1500))
     assert wait_until(lambda: in_flight(model))  # sent
     model.stop()
     thread.join(timeout=30)

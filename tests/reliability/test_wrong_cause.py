@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import run_python, server_processes, sleeping_llama_server
+from conftest import in_thread, run_python, server_processes, sleeping_llama_server
 from ramalama_sdk import (
     AsyncRamalamaModel,
     RamalamaError,
@@ -25,21 +24,12 @@ def test_stop_from_another_thread_ends_a_loading_serve(
 ) -> None:
     sleeping_llama_server(tmp_path, monkeypatch)
     model = RamalamaModel(model=model_uri, timeout=600)
-    outcome: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            model.serve()
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=serve)
-    thread.start()
+    thread, outcome = in_thread(model.serve)
     thread.join(timeout=1.0)  # loading (it never ends by itself)
     model.stop()
     thread.join(timeout=60)  # far below the 600 s serve timeout
     assert not thread.is_alive()
-    assert len(outcome) == 1 and isinstance(outcome[0], ServerNotRunningError)
+    assert len(outcome) == 1 and isinstance(outcome[0], ServerNotRunningError), outcome
     assert "stop() was called" in str(outcome[0])
     assert server_processes() == []
 
