@@ -122,11 +122,6 @@ class RequestCore:
             raise self._not_running()
         return server.base_url
 
-    def _root_endpoint(self) -> str:
-        """The server's root (``/props``, ``/tokenize``), or ServerNotRunningError."""
-        endpoint = self._endpoint()
-        return endpoint[: -len("/v1")] if endpoint.endswith("/v1") else endpoint
-
     def _not_running(self) -> ServerNotRunningError:
         server = self._server
         if server is None:

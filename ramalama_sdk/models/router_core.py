@@ -154,12 +154,6 @@ class RouterCore(ModelCore):
             raise self._not_running()
         raise ValueError(f"model {model!r} is not one of this router's models: {self.models}")
 
-    def _name_of(self, router_id: str) -> str:
-        for name, known in self._ids.items():
-            if known == router_id:
-                return name
-        return router_id
-
     def _target(self, name: str | None) -> str:
         if name is None:
             raise TypeError(f"a router needs model=, one of {self.models}")

@@ -55,11 +55,6 @@ def start_with_prompts(
     return server
 
 
-def prompts_of(server: Server) -> SavedPrompts | None:
-    """The saved prompts of a server started with ``prompt_cache``."""
-    return _PROMPTS.get(server)
-
-
 def save(server: Server) -> list[Path]:
     """Save the slots of a running server now; [] when it has no prompt cache."""
     prompts = _PROMPTS.get(server)
